@@ -1,0 +1,1 @@
+//! veil-ckks: under construction.

@@ -1,0 +1,1 @@
+//! veil-gc: under construction.

@@ -1,0 +1,1 @@
+//! veil-math: under construction.

@@ -1,0 +1,1 @@
+//! veil-mpc: under construction.

@@ -1,0 +1,1 @@
+//! veil-transport: under construction.

@@ -1,0 +1,3 @@
+//! Subcommands: roles and workflows.
+
+pub mod demo;

@@ -1,0 +1,46 @@
+//! `veil`: one command for every privacy technique and every role.
+//!
+//! Each subsystem lives in its own module under `cmd/` (the roles and workflows) and `bench/`
+//! (the performance figures of `veil bench`, in the format of BENCH.md).
+
+mod bench;
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Privacy-preserving machine learning: compute on data that its owners cannot show each other.
+///
+/// veil offers CKKS homomorphic encryption, secret-sharing MPC and garbled circuits behind one
+/// command. Start with `veil demo`; every performance figure comes from `veil bench`.
+#[derive(Debug, Parser)]
+#[command(name = "veil", version, propagate_version = true)]
+struct Cli {
+    /// Log verbosity for diagnostics on standard error (error, warn, info, debug, trace).
+    /// Secrets are never logged at any level.
+    #[arg(long, global = true, default_value = "warn", env = "VEIL_LOG")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Encrypted analytics on real process data (Tennessee Eastman), decrypted and checked
+    /// against the plaintext computation.
+    Demo(cmd::demo::DemoArgs),
+    /// Measure performance; prints the figures of BENCH.md (`--json` for JSON Lines).
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
