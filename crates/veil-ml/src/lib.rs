@@ -15,5 +15,5 @@ mod tensor;
 pub mod train;
 
 pub use error::MlError;
-pub use model::{Layer, Model, MODEL_FORMAT_VERSION};
+pub use model::{accuracy, sigmoid, softmax_rows, Layer, Model, MODEL_FORMAT_VERSION};
 pub use tensor::Matrix;

@@ -1,0 +1,381 @@
+//! Three parties, replicated sharing (honest majority, semi-honest).
+//!
+//! `x = x₀ + x₁ + x₂ mod 2^64`; party *i* holds `(xᵢ, xᵢ₊₁)` (indices mod 3). Each pair of
+//! neighbours shares a ChaCha20 key (party *i* samples `k_{i,i+1}` at set-up and sends it to
+//! party *i+1*), from which the parties draw zero-sharings `αᵢ = F(k_{i,i+1}) − F(k_{i−1,i})`.
+//!
+//! * Multiplication: `zᵢ = xᵢyᵢ + xᵢyᵢ₊₁ + xᵢ₊₁yᵢ + αᵢ` is a 3-out-of-3 sharing; party *i*
+//!   sends `zᵢ` to party *i−1*: one round.
+//! * Multiplication with truncation: party 2 sends `z₂` to party 1, which makes the 2-out-of-2
+//!   sharing `(z₀, z₁ + z₂)` between parties 0 and 1; both truncate locally (SecureML, error
+//!   and failure bound of [`FixedPoint::trunc_share`]) and re-share into replicated form (party
+//!   0 sends `a − r` and party 1 sends `b` to party 2, with `r` from `k₀₁`): two rounds.
+//! * Comparison: the replicated sharing is read as the 2-out-of-2 sharing `(x₀ + x₁, x₂)`
+//!   between parties 0 and 1, which run the 2PC comparison of [`crate::twopc`] with party 2
+//!   supplying its correlated randomness from the keys it shares with each of them; the
+//!   result is re-shared into replicated form (one more round).
+
+use veil_channel::{Channel, LinkStats};
+
+use crate::prg::{Prg, Seed};
+use crate::ring;
+use crate::twopc::{Piecewise, Role, Seeds, TwoPc};
+use crate::wire;
+use crate::{FixedPoint, MpcError};
+
+/// Party *i*'s replicated share `(xᵢ, xᵢ₊₁)` of a `rows × cols` tensor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rep {
+    pub rows: usize,
+    pub cols: usize,
+    pub a: Vec<u64>,
+    pub b: Vec<u64>,
+}
+
+impl Rep {
+    pub fn len(&self) -> usize {
+        self.a.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.a.is_empty()
+    }
+
+    fn check_same(&self, o: &Rep, op: &'static str) -> Result<(), MpcError> {
+        if (self.rows, self.cols) != (o.rows, o.cols) {
+            return Err(MpcError::Shape { op, expected: format!("{}×{}", self.rows, self.cols), got: format!("{}×{}", o.rows, o.cols) });
+        }
+        Ok(())
+    }
+
+    pub fn add(&self, o: &Rep) -> Result<Rep, MpcError> {
+        self.check_same(o, "add")?;
+        Ok(Rep { rows: self.rows, cols: self.cols, a: ring::add(&self.a, &o.a), b: ring::add(&self.b, &o.b) })
+    }
+
+    pub fn sub(&self, o: &Rep) -> Result<Rep, MpcError> {
+        self.check_same(o, "sub")?;
+        Ok(Rep { rows: self.rows, cols: self.cols, a: ring::sub(&self.a, &o.a), b: ring::sub(&self.b, &o.b) })
+    }
+
+    pub fn mul_public(&self, c: u64) -> Rep {
+        let mut r = self.clone();
+        ring::scale(&mut r.a, c);
+        ring::scale(&mut r.b, c);
+        r
+    }
+
+    /// Adds a shared row vector to every row.
+    pub fn add_row(&self, row: &Rep) -> Result<Rep, MpcError> {
+        if row.len() != self.cols {
+            return Err(MpcError::Shape { op: "add_row", expected: format!("{} values", self.cols), got: format!("{}", row.len()) });
+        }
+        let mut r = self.clone();
+        for (ca, cb) in r.a.chunks_mut(self.cols.max(1)).zip(r.b.chunks_mut(self.cols.max(1))) {
+            ring::add_assign(ca, &row.a);
+            ring::add_assign(cb, &row.b);
+        }
+        Ok(r)
+    }
+
+    pub fn sum_rows(&self) -> Rep {
+        let mut a = vec![0u64; self.cols];
+        let mut b = vec![0u64; self.cols];
+        for (ra, rb) in self.a.chunks(self.cols.max(1)).zip(self.b.chunks(self.cols.max(1))) {
+            ring::add_assign(&mut a, ra);
+            ring::add_assign(&mut b, rb);
+        }
+        Rep { rows: 1, cols: self.cols, a, b }
+    }
+
+    pub fn transpose(&self) -> Rep {
+        Rep { rows: self.cols, cols: self.rows, a: ring::transpose(&self.a, self.rows, self.cols), b: ring::transpose(&self.b, self.rows, self.cols) }
+    }
+}
+
+/// One party's state in a 3PC replicated session.
+pub struct ThreePc {
+    me: usize,
+    fp: FixedPoint,
+    /// Party 0: link to party 2; party 2: link to party 0 (party 1's links both live in `two`).
+    other: Option<Box<dyn Channel>>,
+    k_next: Prg,
+    k_prev: Prg,
+    two: TwoPc,
+}
+
+impl std::fmt::Debug for ThreePc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreePc").field("me", &self.me).field("fp", &self.fp).finish_non_exhaustive()
+    }
+}
+
+fn seed_from(ch: &mut dyn Channel) -> Result<Seed, MpcError> {
+    let m = ch.recv()?;
+    let arr: [u8; 32] = m.as_slice().try_into().map_err(|_| MpcError::malformed(ch.peer(), "pairwise key", format!("expected 32 bytes, got {}", m.len())))?;
+    Ok(Seed::from_bytes(arr))
+}
+
+impl ThreePc {
+    /// Set-up over live links to the next (`me + 1`) and previous (`me − 1`) party: each
+    /// party sends a fresh key to the next one (one round).
+    pub fn setup(me: usize, fp: FixedPoint, mut next: Box<dyn Channel>, mut prev: Box<dyn Channel>) -> Result<Self, MpcError> {
+        if me > 2 {
+            return Err(MpcError::Config(format!("party index {me} out of range 0..3")));
+        }
+        let k_next = Seed::random();
+        next.send(k_next.as_bytes())?;
+        next.flush()?;
+        let k_prev = seed_from(&mut *prev)?;
+        // Seeds of the 2PC sub-session for comparisons: parties 0 and 1 compute, party 2 deals.
+        // seed₀ = k₂₀ (party 0's prev, party 2's next), seed₁ = k₁₂ (party 1's next, party 2's prev),
+        // common seed = k₀₁.
+        let d = |s: &Seed| s.derive("veil-mpc/3pc/binary");
+        let (two, other) = match me {
+            0 => (TwoPc::from_seeds(Role::P0, fp, Some(next), None, Seeds { s0: Some(d(&k_prev)), s1: None, s01: Some(d(&k_next)) }), Some(prev)),
+            1 => (TwoPc::from_seeds(Role::P1, fp, Some(prev), Some(next), Seeds { s0: None, s1: Some(d(&k_next)), s01: Some(d(&k_prev)) }), None),
+            _ => (TwoPc::from_seeds(Role::Dealer, fp, None, Some(prev), Seeds { s0: Some(d(&k_next)), s1: Some(d(&k_prev)), s01: None }), Some(next)),
+        };
+        Ok(Self { me, fp, other, k_next: Prg::new(&k_next), k_prev: Prg::new(&k_prev), two })
+    }
+
+    pub fn party(&self) -> usize {
+        self.me
+    }
+
+    pub fn fixed_point(&self) -> FixedPoint {
+        self.fp
+    }
+
+    /// The link to party `to` (≠ me).
+    fn link(&mut self, to: usize) -> Result<&mut (dyn Channel + 'static), MpcError> {
+        let me = self.me;
+        let l = match (me, to) {
+            (0, 1) | (1, 0) => self.two.peer_link(),
+            (1, 2) | (2, 1) => self.two.dealer_link(),
+            (0, 2) | (2, 0) => self.other.as_deref_mut(),
+            _ => None,
+        };
+        l.ok_or_else(|| MpcError::Config(format!("party {me} has no link to party {to}")))
+    }
+
+    /// Traffic on this party's two links.
+    pub fn stats(&self) -> Vec<LinkStats> {
+        let (p, d) = self.two.stats();
+        let o = self.other.as_ref().map(|c| c.stats()).unwrap_or_default();
+        match self.me {
+            0 => vec![p, o],
+            1 => vec![p, d],
+            _ => vec![d, o],
+        }
+    }
+
+    fn send(&mut self, to: usize, v: &[u64]) -> Result<(), MpcError> {
+        let ch = self.link(to)?;
+        wire::send(ch, v)?;
+        ch.flush()?;
+        Ok(())
+    }
+
+    fn recv(&mut self, from: usize, n: usize, step: &'static str) -> Result<Vec<u64>, MpcError> {
+        wire::recv(self.link(from)?, n, step)
+    }
+
+    fn next(&self) -> usize {
+        (self.me + 1) % 3
+    }
+
+    fn prev(&self) -> usize {
+        (self.me + 2) % 3
+    }
+
+    /// Shares a tensor held by party `owner` (one round: the owner sends the share that
+    /// neither pairwise key covers to the two others).
+    pub fn input(&mut self, owner: usize, rows: usize, cols: usize, values: Option<&[u64]>) -> Result<Rep, MpcError> {
+        let n = rows * cols;
+        if owner > 2 {
+            return Err(MpcError::Config(format!("input owner {owner} out of range")));
+        }
+        // x_owner from k_{owner−1,owner}, x_{owner+1} from k_{owner,owner+1}, x_{owner+2} sent.
+        if owner == self.me {
+            let x = values.ok_or_else(|| MpcError::Config("the input owner must pass its values".into()))?;
+            if x.len() != n {
+                return Err(MpcError::Shape { op: "input", expected: format!("{rows}×{cols}"), got: format!("{} values", x.len()) });
+            }
+            let a = self.k_prev.ring(n);
+            let b = self.k_next.ring(n);
+            let c: Vec<u64> = (0..n).map(|i| x[i].wrapping_sub(a[i]).wrapping_sub(b[i])).collect();
+            let (nx, pv) = (self.next(), self.prev());
+            self.send(nx, &c)?;
+            self.send(pv, &c)?;
+            Ok(Rep { rows, cols, a, b })
+        } else if self.me == (owner + 1) % 3 {
+            // holds (x_{owner+1}, x_{owner+2})
+            let a = self.k_prev.ring(n);
+            let b = self.recv(owner, n, "input share")?;
+            Ok(Rep { rows, cols, a, b })
+        } else {
+            // holds (x_{owner+2}, x_owner)
+            let b = self.k_next.ring(n);
+            let a = self.recv(owner, n, "input share")?;
+            Ok(Rep { rows, cols, a, b })
+        }
+    }
+
+    /// Wraps shares received from an outside data provider.
+    pub fn from_shares(&self, rows: usize, cols: usize, a: Vec<u64>, b: Vec<u64>) -> Result<Rep, MpcError> {
+        if a.len() != rows * cols || b.len() != rows * cols {
+            return Err(MpcError::Shape { op: "from_shares", expected: format!("{rows}×{cols}"), got: format!("{} and {} values", a.len(), b.len()) });
+        }
+        Ok(Rep { rows, cols, a, b })
+    }
+
+    fn zero_share(&mut self, n: usize) -> Vec<u64> {
+        let a = self.k_next.ring(n);
+        let b = self.k_prev.ring(n);
+        ring::sub(&a, &b)
+    }
+
+    /// 3-out-of-3 → replicated: send zᵢ to party i−1 (one round).
+    fn reshare(&mut self, rows: usize, cols: usize, z: Vec<u64>) -> Result<Rep, MpcError> {
+        let (pv, nx) = (self.prev(), self.next());
+        self.send(pv, &z)?;
+        let b = self.recv(nx, z.len(), "reshare")?;
+        Ok(Rep { rows, cols, a: z, b })
+    }
+
+    /// 2-out-of-2 between parties 0 (`a`) and 1 (`b`) → replicated (one round).
+    fn from_2of2(&mut self, rows: usize, cols: usize, v: Vec<u64>) -> Result<Rep, MpcError> {
+        let n = rows * cols;
+        match self.me {
+            0 => {
+                let r = self.k_next.ring(n);
+                let y0 = ring::sub(&v, &r);
+                self.send(2, &y0)?;
+                Ok(Rep { rows, cols, a: y0, b: r })
+            }
+            1 => {
+                let r = self.k_prev.ring(n);
+                self.send(2, &v)?;
+                Ok(Rep { rows, cols, a: r, b: v })
+            }
+            _ => {
+                let y2 = self.recv(1, n, "re-share")?;
+                let y0 = self.recv(0, n, "re-share")?;
+                Ok(Rep { rows, cols, a: y2, b: y0 })
+            }
+        }
+    }
+
+    /// 3-out-of-3 → truncated replicated (two rounds).
+    fn trunc_3of3(&mut self, rows: usize, cols: usize, z: Vec<u64>) -> Result<Rep, MpcError> {
+        let n = z.len();
+        let mut v = match self.me {
+            0 => z,
+            1 => {
+                let z2 = self.recv(2, n, "truncation")?;
+                ring::add(&z, &z2)
+            }
+            _ => {
+                self.send(1, &z)?;
+                Vec::new()
+            }
+        };
+        if self.me < 2 {
+            self.fp.trunc_share(self.me, &mut v);
+        }
+        self.from_2of2(rows, cols, v)
+    }
+
+    /// Entry-wise product, truncated (two rounds) or not (one round).
+    pub fn mul(&mut self, x: &Rep, y: &Rep, truncate: bool) -> Result<Rep, MpcError> {
+        x.check_same(y, "mul")?;
+        let n = x.len();
+        let alpha = self.zero_share(n);
+        let z: Vec<u64> = (0..n)
+            .map(|i| {
+                x.a[i].wrapping_mul(y.a[i]).wrapping_add(x.a[i].wrapping_mul(y.b[i])).wrapping_add(x.b[i].wrapping_mul(y.a[i])).wrapping_add(alpha[i])
+            })
+            .collect();
+        if truncate {
+            self.trunc_3of3(x.rows, x.cols, z)
+        } else {
+            self.reshare(x.rows, x.cols, z)
+        }
+    }
+
+    /// Matrix product `x · y`, truncated (two rounds) or not (one round).
+    pub fn matmul(&mut self, x: &Rep, y: &Rep, truncate: bool) -> Result<Rep, MpcError> {
+        let (m, k, n) = (x.rows, x.cols, y.cols);
+        if y.rows != k {
+            return Err(MpcError::Shape { op: "matmul", expected: format!("{k} rows on the right"), got: format!("{}×{}", y.rows, y.cols) });
+        }
+        let mut z = self.zero_share(m * n);
+        let yab = ring::add(&y.a, &y.b);
+        ring::matmul_acc(&mut z, &x.a, &yab, m, k, n);
+        ring::matmul_acc(&mut z, &x.b, &y.a, m, k, n);
+        if truncate {
+            self.trunc_3of3(m, n, z)
+        } else {
+            self.reshare(m, n, z)
+        }
+    }
+
+    /// Local truncation is not available for replicated shares; this multiplies by a public
+    /// fixed-point constant and truncates (two rounds).
+    pub fn mul_public_fixed(&mut self, x: &Rep, c: f64) -> Result<Rep, MpcError> {
+        let c = self.fp.encode(c)?;
+        let s = x.mul_public(c);
+        // As a 3-out-of-3 sharing: party i keeps its first component.
+        self.trunc_3of3(x.rows, x.cols, s.a)
+    }
+
+    /// Division by a public value (two rounds).
+    pub fn div_public(&mut self, x: &Rep, d: f64) -> Result<Rep, MpcError> {
+        if !(d.is_finite() && d != 0.0) {
+            return Err(MpcError::Config(format!("cannot divide by {d}")));
+        }
+        self.mul_public_fixed(x, 1.0 / d)
+    }
+
+    /// Adds a public tensor (party 0 adds it to x₀, party 2 to its copy of x₀).
+    pub fn add_public(&self, x: &mut Rep, c: &[u64]) {
+        match self.me {
+            0 => ring::add_assign(&mut x.a, c),
+            2 => ring::add_assign(&mut x.b, c),
+            _ => {}
+        }
+    }
+
+    /// Reveals to all three parties (one round).
+    pub fn reveal(&mut self, x: &Rep) -> Result<Vec<u64>, MpcError> {
+        let (nx, pv) = (self.next(), self.prev());
+        self.send(nx, &x.a)?;
+        let c = self.recv(pv, x.len(), "reveal")?;
+        Ok((0..x.len()).map(|i| x.a[i].wrapping_add(x.b[i]).wrapping_add(c[i])).collect())
+    }
+
+    /// The 2-out-of-2 sharing `(x₀ + x₁, x₂)` between parties 0 and 1 (local).
+    fn to_2of2(&self, x: &Rep) -> crate::twopc::Shared {
+        let v = match self.me {
+            0 => ring::add(&x.a, &x.b),
+            1 => x.b.clone(),
+            _ => vec![0; x.len()],
+        };
+        crate::twopc::Shared { rows: x.rows, cols: x.cols, v }
+    }
+
+    /// `max(x, 0)` (nine rounds).
+    pub fn relu(&mut self, x: &Rep) -> Result<Rep, MpcError> {
+        let s = self.to_2of2(x);
+        let y = self.two.relu(&s)?;
+        self.from_2of2(x.rows, x.cols, y.v)
+    }
+
+    /// A piecewise-linear function (nine rounds).
+    pub fn piecewise(&mut self, x: &Rep, f: &Piecewise) -> Result<Rep, MpcError> {
+        let s = self.to_2of2(x);
+        let y = self.two.piecewise(&s, f)?;
+        self.from_2of2(x.rows, x.cols, y.v)
+    }
+}
