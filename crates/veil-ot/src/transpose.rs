@@ -1,0 +1,137 @@
+//! Transposition of the 128 × n bit matrix of OT extension.
+//!
+//! Input: 128 rows of `n` bits (`n/8` bytes each, row `j` at `j·n/8`; bit `i` of a row is bit
+//! `i % 8` of byte `i / 8`). Output: `n` blocks; bit `j` of block `i` is bit `i` of row `j`.
+//! On x86_64 the kernel gathers 16 rows' bytes into an SSE2 register and peels one output row
+//! per `movemask`; elsewhere a portable bit loop is used.
+
+use crate::Block;
+
+/// Transposes `rows` (128 rows of `n` bits) into `out` (`n` blocks). `n` must be a multiple of
+/// 8 and `rows.len() == 16 * n`, `out.len() == n`; otherwise nothing is written and `false`
+/// is returned.
+pub fn transpose_128xn(rows: &[u8], out: &mut [Block]) -> bool {
+    let n = out.len();
+    if n % 8 != 0 || rows.len() != 16 * n {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of the x86_64 baseline; bounds were checked above.
+        unsafe { sse2(rows, out) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    portable(rows, out);
+    true
+}
+
+/// Bit-by-bit reference implementation (any `n` multiple of 8).
+pub fn portable(rows: &[u8], out: &mut [Block]) {
+    let n = out.len();
+    let row_bytes = n / 8;
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut v = 0u128;
+        for j in 0..128 {
+            let bit = (rows[j * row_bytes + i / 8] >> (i % 8)) & 1;
+            v |= (bit as u128) << j;
+        }
+        *o = Block(v);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+unsafe fn sse2(rows: &[u8], out: &mut [Block]) {
+    use core::arch::x86_64::*;
+    let n = out.len();
+    let row_bytes = n / 8;
+    let out_bytes: &mut [u8] = crate::block::as_bytes_mut(out);
+    for jb in 0..8 {
+        let base = jb * 16 * row_bytes;
+        let group = &rows[base..base + 16 * row_bytes];
+        let mut ib = 0;
+        while ib + 8 <= row_bytes {
+            // Load 8 consecutive bytes of each of the 16 rows and transpose the 16 × 8 bytes
+            // with three levels of unpacks: `v[b]` holds byte `ib + b` of rows 0..16.
+            // SAFETY: each 8-byte load lies inside `group` (`k * row_bytes + ib + 8 <= len`).
+            let x: [__m128i; 16] =
+                std::array::from_fn(|k| unsafe { _mm_loadl_epi64(group.as_ptr().add(k * row_bytes + ib).cast()) });
+            let a: [__m128i; 8] = std::array::from_fn(|k| _mm_unpacklo_epi8(x[2 * k], x[2 * k + 1]));
+            let b: [__m128i; 8] = std::array::from_fn(|k| {
+                if k % 2 == 0 {
+                    _mm_unpacklo_epi16(a[k], a[k + 1])
+                } else {
+                    _mm_unpackhi_epi16(a[k - 1], a[k])
+                }
+            });
+            // b[0]: rows 0-3 bytes 0-3, b[1]: rows 0-3 bytes 4-7, b[2]/b[3]: rows 4-7, ...
+            let c: [__m128i; 8] = std::array::from_fn(|k| {
+                let (half, hi) = (k / 4, k % 2 == 1);
+                let (p, q) = match (half, (k / 2) % 2) {
+                    (0, 0) => (b[0], b[2]),
+                    (0, _) => (b[1], b[3]),
+                    (_, 0) => (b[4], b[6]),
+                    _ => (b[5], b[7]),
+                };
+                if hi { _mm_unpackhi_epi32(p, q) } else { _mm_unpacklo_epi32(p, q) }
+            });
+            // c[0]: rows 0-7 bytes 0-1, c[1]: rows 0-7 bytes 2-3, c[2]: bytes 4-5, c[3]: bytes 6-7;
+            // c[4..8]: the same for rows 8-15.
+            for byte in 0..8 {
+                let (p, q) = (c[byte / 2], c[4 + byte / 2]);
+                let mut v = if byte % 2 == 0 { _mm_unpacklo_epi64(p, q) } else { _mm_unpackhi_epi64(p, q) };
+                let i0 = (ib + byte) * 8;
+                for bit in (0..8).rev() {
+                    let m = _mm_movemask_epi8(v) as u16;
+                    let o = (i0 + bit) * 16 + jb * 2;
+                    out_bytes[o..o + 2].copy_from_slice(&m.to_le_bytes());
+                    v = _mm_slli_epi64(v, 1);
+                }
+            }
+            ib += 8;
+        }
+        while ib < row_bytes {
+            let mut v = [0u8; 16];
+            for (k, b) in v.iter_mut().enumerate() {
+                *b = group[k * row_bytes + ib];
+            }
+            // SAFETY: as above.
+            let mut x = unsafe { _mm_loadu_si128(v.as_ptr().cast()) };
+            for bit in (0..8).rev() {
+                let m = _mm_movemask_epi8(x) as u16;
+                let o = (ib * 8 + bit) * 16 + jb * 2;
+                out_bytes[o..o + 2].copy_from_slice(&m.to_le_bytes());
+                x = _mm_slli_epi64(x, 1);
+            }
+            ib += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn fast_kernel_matches_the_bit_loop(seed in any::<u64>(), words in 1usize..40) {
+            let n = words * 8;
+            let mut state = seed | 1;
+            let rows: Vec<u8> = (0..16 * n).map(|_| { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state as u8 }).collect();
+            let mut fast = vec![Block::ZERO; n];
+            let mut slow = vec![Block::ZERO; n];
+            prop_assert!(transpose_128xn(&rows, &mut fast));
+            portable(&rows, &mut slow);
+            prop_assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn wrong_shapes_are_refused() {
+        let mut out = vec![Block::ZERO; 12];
+        assert!(!transpose_128xn(&[0u8; 16 * 12], &mut out));
+        let mut out = vec![Block::ZERO; 16];
+        assert!(!transpose_128xn(&[0u8; 10], &mut out));
+    }
+}
