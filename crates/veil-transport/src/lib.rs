@@ -3,6 +3,8 @@
 //! - [`connect`] / [`Listener`]: TCP with mutually authenticated TLS 1.3 (rustls, `ring`
 //!   provider), blocking I/O, `TCP_NODELAY`, every wait bounded by [`ChannelConfig::timeout`].
 //! - [`mesh::establish`]: one TLS link between every pair of parties of a session.
+//! - [`file::FileChannel`]: a directory used as a mailbox, for air-gapped sites that move
+//!   media by courier (integrity-checked, not authenticated: see the module).
 //! - [`pki`]: the small CA that issues the parties' certificates (`veil certs`), and
 //!   [`Identity`], a party's certificate, key and trusted roots loaded from a PKI directory.
 //!
@@ -13,6 +15,7 @@
 //! gives confidentiality, integrity and authenticity of the bytes.
 
 mod error;
+pub mod file;
 mod identity;
 pub mod mesh;
 pub mod pki;

@@ -31,6 +31,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Measure performance; prints the figures of BENCH.md (`--json` for JSON Lines).
     Bench(bench::BenchArgs),
+    /// Create the CA and the parties' TLS certificates (`veil certs init`, `veil certs issue`).
+    Certs(cmd::certs::CertsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +44,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Certs(args) => cmd::certs::run(args),
     }
 }

@@ -1,3 +1,4 @@
 //! Subcommands: roles and workflows.
 
+pub mod certs;
 pub mod demo;
