@@ -32,6 +32,7 @@ pub mod fixed;
 pub mod local;
 pub mod nn;
 pub mod prg;
+pub mod provider;
 pub mod ring;
 pub mod threepc;
 pub mod twopc;

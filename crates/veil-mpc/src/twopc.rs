@@ -131,9 +131,14 @@ impl Masked {
             transposed: !self.transposed,
             rows: self.cols,
             cols: self.rows,
-            e: ring::transpose(&self.e, self.rows, self.cols),
-            m: ring::transpose(&self.m, self.rows, self.cols),
+            e: transpose_if_full(&self.e, self.rows, self.cols),
+            m: transpose_if_full(&self.m, self.rows, self.cols),
         }
+    }
+
+    /// The opened value `E = X − M` (public to both parties).
+    pub fn opened(&self) -> &[u64] {
+        &self.e
     }
 
     /// This party's share of the underlying value.
@@ -143,6 +148,15 @@ impl Masked {
         } else {
             self.m.clone()
         }
+    }
+}
+
+/// The transpose, or the vector unchanged where it is empty (the dealer holds no shares).
+fn transpose_if_full(v: &[u64], rows: usize, cols: usize) -> Vec<u64> {
+    if v.len() == rows * cols {
+        ring::transpose(v, rows, cols)
+    } else {
+        v.to_vec()
     }
 }
 
