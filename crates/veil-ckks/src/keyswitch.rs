@@ -1,0 +1,173 @@
+//! Hybrid key switching (Han-Ki; Kim-Polyakov-Zucca), step by step.
+//!
+//! Given `d ∈ R_{Q_l}` and a [`SwitchingKey`] from `s'` to `s`:
+//! 1. [`mod_up`]: split `d` into digits `[d]_{Q_j}` and extend each to `Q_l ∪ P` by fast base
+//!    conversion (the result is `[d]_{Q_j} + u·Q_j`, `u < α`, harmless because `Q_j·g_j ≡ 0`).
+//! 2. [`inner_product`]: `(Σ_j d̃_j·b_j, Σ_j d̃_j·a_j)` over `Q_l ∪ P`, accumulated in 128 bits
+//!    and reduced once per coefficient.
+//! 3. [`mod_down`]: divide by `P` with rounding, back to `Q_l`.
+//!
+//! The output `(u_0, u_1)` satisfies `u_0 + u_1·s ≈ d·s'` with error `≈ Σ_j d̃_j e_j / P`.
+//! [`ModUpDigits`] can be reused for many keys (hoisting) and permuted for Galois keys.
+
+use rayon::prelude::*;
+use veil_math::{Ntt, RnsPoly};
+
+use crate::keys::SwitchingKey;
+use crate::params::{Level, Parameters};
+use crate::CkksError;
+
+/// The digits of `d`, each extended to `Q_l ∪ P` (NTT form).
+#[derive(Clone, Debug)]
+pub struct ModUpDigits {
+    pub(crate) level: Level,
+    pub(crate) digits: Vec<RnsPoly<Ntt>>,
+}
+
+impl ModUpDigits {
+    /// Level of the decomposed element.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// The extended digits, each over `Q_l ∪ P`.
+    pub fn digits(&self) -> &[RnsPoly<Ntt>] {
+        &self.digits
+    }
+}
+
+/// Step 1: decomposition and extension of `d` (NTT form over `Q_l`) to `Q_l ∪ P`.
+pub fn mod_up(params: &Parameters, d: &RnsPoly<Ntt>, level: Level) -> Result<ModUpDigits, CkksError> {
+    params.check_level(level)?;
+    let q_basis = params.q_basis(level);
+    if d.basis() != q_basis.as_slice() {
+        return Err(veil_math::MathError::BasisMismatch { left: d.basis().to_vec(), right: q_basis }.into());
+    }
+    let ring = params.ring();
+    let n = params.n();
+    let l = level.0;
+    let qp = params.qp_basis(level);
+    let coeff = d.clone().into_coeff(ring);
+    let digits = (0..params.digits_at(level))
+        .into_par_iter()
+        .map(|j| {
+            let range = params.digit_range(level, j);
+            let conv = &params.mod_up[l][j];
+            let mut ext = vec![0u64; conv.target().len() * n];
+            let mut scratch = Vec::new();
+            conv.convert(n, &coeff.data()[range.start * n..range.end * n], &mut ext, &mut scratch);
+            let mut out = RnsPoly::<Ntt>::zero(ring, &qp)?;
+            let mut k = 0;
+            for (t, &ctx_idx) in qp.iter().enumerate() {
+                let dst = out.limb_mut(t);
+                if range.contains(&t) {
+                    dst.copy_from_slice(d.limb(t));
+                } else {
+                    dst.copy_from_slice(&ext[k * n..(k + 1) * n]);
+                    ring.table(ctx_idx).forward(dst);
+                    k += 1;
+                }
+            }
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, CkksError>>()?;
+    Ok(ModUpDigits { level, digits })
+}
+
+/// Step 2: `(Σ_j d̃_j·b_j, Σ_j d̃_j·a_j)` over `Q_l ∪ P`. With `perm`, each digit is first
+/// permuted by the automorphism (for Galois keys applied to hoisted digits).
+pub fn inner_product(
+    params: &Parameters,
+    digits: &ModUpDigits,
+    key: &SwitchingKey,
+    perm: Option<&[u32]>,
+) -> Result<(RnsPoly<Ntt>, RnsPoly<Ntt>), CkksError> {
+    let ring = params.ring();
+    let n = params.n();
+    let l = digits.level.0;
+    let qp = params.qp_basis(digits.level);
+    let top = params.max_level().0;
+    let nd = digits.digits.len();
+    if key.b.len() < nd || key.a.len() < nd {
+        return Err(CkksError::InvalidDnum { dnum: key.b.len(), q_count: params.q().len() });
+    }
+    let mut out0 = RnsPoly::<Ntt>::zero(ring, &qp)?;
+    let mut out1 = RnsPoly::<Ntt>::zero(ring, &qp)?;
+    out0.data_mut()
+        .par_chunks_mut(n)
+        .zip(out1.data_mut().par_chunks_mut(n))
+        .enumerate()
+        .for_each(|(t, (o0, o1))| {
+            let m = ring.modulus(qp[t]);
+            let kt = if t <= l { t } else { top + 1 + (t - l - 1) };
+            let srcs: Vec<&[u64]> = digits.digits.iter().map(|d| d.limb(t)).collect();
+            let bs: Vec<&[u64]> = key.b[..nd].iter().map(|b| b.limb(kt)).collect();
+            let as_: Vec<&[u64]> = key.a[..nd].iter().map(|a| a.limb(kt)).collect();
+            for c in 0..n {
+                let (mut acc0, mut acc1) = (0u128, 0u128);
+                for j in 0..nd {
+                    let x = match perm {
+                        Some(p) => srcs[j][p[c] as usize],
+                        None => srcs[j][c],
+                    } as u128;
+                    acc0 += x * bs[j][c] as u128;
+                    acc1 += x * as_[j][c] as u128;
+                    if j % 32 == 31 {
+                        acc0 = m.reduce_u128(acc0) as u128;
+                        acc1 = m.reduce_u128(acc1) as u128;
+                    }
+                }
+                o0[c] = m.reduce_u128(acc0);
+                o1[c] = m.reduce_u128(acc1);
+            }
+        });
+    Ok((out0, out1))
+}
+
+/// Step 3: `round(x / P)` from `Q_l ∪ P` to `Q_l` (NTT form in and out).
+pub fn mod_down(params: &Parameters, x: &RnsPoly<Ntt>, level: Level) -> Result<RnsPoly<Ntt>, CkksError> {
+    let ring = params.ring();
+    let n = params.n();
+    let l = level.0;
+    let qp = params.qp_basis(level);
+    if x.basis() != qp.as_slice() {
+        return Err(veil_math::MathError::BasisMismatch { left: x.basis().to_vec(), right: qp }.into());
+    }
+    let k = params.p().len();
+    // [x]_P in coefficient form, shifted by ⌊P/2⌋ so that the conversion yields the centred value.
+    let mut xp = x.data()[(l + 1) * n..].to_vec();
+    for (kk, limb) in xp.chunks_exact_mut(n).enumerate() {
+        let idx = qp[l + 1 + kk];
+        ring.table(idx).inverse(limb);
+        let m = ring.modulus(idx);
+        let h = params.half_p_mod_p[kk];
+        for v in limb.iter_mut() {
+            *v = m.add(*v, h);
+        }
+    }
+    let mut conv = vec![0u64; (l + 1) * n];
+    let mut scratch = Vec::new();
+    params.mod_down[l].convert(n, &xp, &mut conv, &mut scratch);
+    let _ = k;
+    let mut out = x.select_limbs(&(0..=l).collect::<Vec<_>>())?;
+    out.data_mut().par_chunks_mut(n).zip(conv.par_chunks_mut(n)).enumerate().for_each(|(i, (o, c))| {
+        let m = ring.modulus(i);
+        let h = params.half_p_mod_q[i];
+        for v in c.iter_mut() {
+            *v = m.sub(*v, h);
+        }
+        ring.table(i).forward(c);
+        let (w, ws) = params.p_inv[i];
+        for (a, &b) in o.iter_mut().zip(c.iter()) {
+            *a = m.mul_shoup(m.sub(*a, b), w, ws);
+        }
+    });
+    Ok(out)
+}
+
+/// The whole switch: `(u_0, u_1)` over `Q_l` with `u_0 + u_1·s ≈ d·s'`.
+pub fn key_switch(params: &Parameters, d: &RnsPoly<Ntt>, level: Level, key: &SwitchingKey) -> Result<(RnsPoly<Ntt>, RnsPoly<Ntt>), CkksError> {
+    let digits = mod_up(params, d, level)?;
+    let (a, b) = inner_product(params, &digits, key, None)?;
+    Ok((mod_down(params, &a, level)?, mod_down(params, &b, level)?))
+}
