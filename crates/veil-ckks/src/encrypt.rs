@@ -1,6 +1,8 @@
 //! Encryptor and Decryptor.
 //!
-//! Public-key encryption: `(v·b + e_0 + m, v·a + e_1)` with ternary `v` and Gaussian `e_i`.
+//! Public-key encryption: `(⌊(v·b + e_0)/P⌉ + m, ⌊(v·a + e_1)/P⌉)` with ternary `v` and Gaussian
+//! `e_i`, computed modulo `Q_l·P` and divided by `P` (as SEAL does), so the fresh noise is
+//! the rounding noise of the division rather than `v·e + e_0 + e_1·s`.
 //! Secret-key encryption: `(−a·s + e + m, a)` with `a` expanded from a fresh 32-byte seed, so
 //! the ciphertext serialises at about half size. Decryption returns `Σ c_i s^i = m + e`: CKKS
 //! decryption is approximate and reveals `e`, which depends on the secret; see the crate's
@@ -14,6 +16,7 @@ use veil_math::{Ntt, RnsPoly};
 use crate::ciphertext::Ciphertext;
 use crate::encoding::Plaintext;
 use crate::keys::{error_poly, ternary_poly, PublicKey, SecretKey};
+use crate::keyswitch::mod_down;
 use crate::params::{Level, Parameters};
 use crate::CkksError;
 
@@ -50,16 +53,19 @@ fn encrypt_pk(params: &Parameters, pk: &PublicKey, pt: &Plaintext, rng: &mut Prn
     params.check_level(pt.level)?;
     let ring = params.ring();
     let l = pt.level.0;
-    let basis = params.q_basis(pt.level);
-    let keep: Vec<usize> = (0..=l).collect();
+    let top = params.max_level().0;
+    let basis = params.qp_basis(pt.level);
+    let keep: Vec<usize> = (0..=l).chain(top + 1..top + 1 + params.p().len()).collect();
     let v = ternary_poly(params, &basis, rng)?;
     let mut c0 = pk.b.select_limbs(&keep)?;
     c0.mul_assign(ring, &v)?;
     c0.add_assign(ring, &error_poly(params, &basis, rng)?)?;
+    let mut c0 = mod_down(params, &c0, pt.level)?;
     c0.add_assign(ring, &pt.poly)?;
     let mut c1 = pk.a.select_limbs(&keep)?;
     c1.mul_assign(ring, &v)?;
     c1.add_assign(ring, &error_poly(params, &basis, rng)?)?;
+    let c1 = mod_down(params, &c1, pt.level)?;
     Ok(Ciphertext { parts: vec![c0, c1], level: pt.level, scale: pt.scale, seed: None })
 }
 

@@ -87,7 +87,8 @@ pub fn ternary_poly(params: &Parameters, basis: &[usize], rng: &mut Prng) -> Res
     Ok(RnsPoly::<Coeff>::from_signed(ring, basis, &t)?.into_ntt(ring))
 }
 
-/// A public key `(b, a) = (-a·s + e, a)` over `Q_L`.
+/// A public key `(b, a) = (-a·s + e, a)` over `Q_L ∪ P`: encryption happens modulo `Q_l·P`
+/// and is divided by `P`, which leaves a fresh ciphertext with only rounding noise.
 #[derive(Clone, Debug)]
 pub struct PublicKey {
     pub(crate) b: RnsPoly<Ntt>,
@@ -100,28 +101,29 @@ impl PublicKey {
     pub fn generate(sk: &SecretKey, rng: &mut Prng) -> Result<Self, CkksError> {
         let params = sk.params();
         let seed = rng.seed();
-        let basis = params.q_basis(params.max_level());
+        let basis = params.key_basis();
         let a: RnsPoly<Ntt> = sampler::uniform_poly(params.ring(), &basis, &mut Prng::from_seed(&seed))?;
         let mut pk = Self::generate_with_a(sk, a, rng)?;
         pk.seed = Some(seed);
         Ok(pk)
     }
 
-    /// `(−a·s + e, a)` for a given uniform `a` over `Q_L` (e.g. a common reference polynomial).
+    /// `(−a·s + e, a)` for a given uniform `a` over `Q_L ∪ P` (e.g. a common reference
+    /// polynomial).
     pub fn generate_with_a(sk: &SecretKey, a: RnsPoly<Ntt>, rng: &mut Prng) -> Result<Self, CkksError> {
         let params = sk.params();
         let ring = params.ring();
-        let basis = params.q_basis(params.max_level());
+        let basis = params.key_basis();
         let mut b = error_poly(params, &basis, rng)?;
         let mut as_ = a.clone();
-        as_.mul_assign(ring, &sk.at_level(params.max_level().0)?)?;
+        as_.mul_assign(ring, sk.poly())?;
         b.sub_assign(ring, &as_)?;
         Ok(Self { b, a, seed: None })
     }
 
     /// Assembles a public key from its two halves (e.g. after collective generation).
     pub fn from_parts(params: &Parameters, b: RnsPoly<Ntt>, a: RnsPoly<Ntt>) -> Result<Self, CkksError> {
-        let basis = params.q_basis(params.max_level());
+        let basis = params.key_basis();
         for p in [&b, &a] {
             if p.basis() != basis.as_slice() {
                 return Err(veil_math::MathError::BasisMismatch { left: p.basis().to_vec(), right: basis }.into());

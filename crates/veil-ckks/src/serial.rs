@@ -337,7 +337,7 @@ impl PublicKey {
     pub fn from_bytes(params: &Parameters, bytes: &[u8]) -> Result<Self, CkksError> {
         let mut r = Reader::open_for(bytes, Kind::PublicKey, params)?;
         let seeded = r.flag()?;
-        let basis = params.q_basis(params.max_level());
+        let basis = params.key_basis();
         let b = r.poly(params, &basis)?;
         let (a, seed) = if seeded {
             let s = r.seed()?;
