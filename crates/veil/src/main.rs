@@ -29,10 +29,18 @@ enum Command {
     /// Encrypted analytics on real process data (Tennessee Eastman), decrypted and checked
     /// against the plaintext computation.
     Demo(cmd::demo::DemoArgs),
+    /// Secret-sharing MPC between processes: 2 parties + dealer or 3 parties replicated,
+    /// with data providers and a result receiver (`--local` runs every role on this machine).
+    Mpc(cmd::mpc::MpcArgs),
     /// Measure performance; prints the figures of BENCH.md (`--json` for JSON Lines).
     Bench(bench::BenchArgs),
     /// Create the CA and the parties' TLS certificates (`veil certs init`, `veil certs issue`).
     Certs(cmd::certs::CertsArgs),
+    /// Two-party computation of a Bristol Fashion circuit with garbled circuits and OT
+    /// (`veil gc run`).
+    Gc(cmd::gc::GcArgs),
+    /// Yao's millionaires' problem: two processes learn who is richer, and nothing else.
+    Millionaires(cmd::gc::MillionairesArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +52,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Mpc(args) => cmd::mpc::run(args),
         Command::Certs(args) => cmd::certs::run(args),
+        Command::Gc(args) => cmd::gc::run(args),
+        Command::Millionaires(args) => cmd::gc::run_millionaires(args),
     }
 }

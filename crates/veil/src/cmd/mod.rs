@@ -2,3 +2,5 @@
 
 pub mod certs;
 pub mod demo;
+pub mod gc;
+pub mod mpc;
