@@ -59,6 +59,17 @@ impl TlsStream {
     }
 }
 
+impl TlsStream {
+    /// The negotiated TLS cipher suite (e.g. `TLS13_AES_128_GCM_SHA256`).
+    pub fn cipher_suite(&self) -> Option<String> {
+        let suite = match self {
+            TlsStream::Client(s) => s.conn.negotiated_cipher_suite(),
+            TlsStream::Server(s) => s.conn.negotiated_cipher_suite(),
+        };
+        suite.map(|s| format!("{:?}", s.suite()))
+    }
+}
+
 impl Read for TlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -244,7 +255,7 @@ impl Listener {
     ) -> Result<(TlsChannel, String), TransportError> {
         let timeout = config.timeout;
         let (mut tcp, from) = self.accept_tcp(timeout)?;
-        let who = format!("the party connecting from {from}");
+        let who = "an unauthenticated party".to_string();
         tcp.set_nonblocking(false)
             .and_then(|()| configure_socket(&tcp, timeout))
             .map_err(|e| set_up_error(&who, from, timeout, &e))?;

@@ -49,6 +49,7 @@ fn messages_cross_a_tls_link_and_are_counted() {
     });
     let mut ch = connect(addr, "party-b", &a, config(5000)).expect("connect");
     assert_eq!(ch.peer(), "party-b");
+    assert_eq!(ch.get_ref().cipher_suite().as_deref(), Some("TLS13_AES_128_GCM_SHA256"));
     ch.send(b"ping").expect("send");
     ch.send(&big).expect("send big");
     assert_eq!(ch.recv().expect("recv"), b"pong");
