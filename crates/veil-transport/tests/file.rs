@@ -133,3 +133,38 @@ fn a_closed_peer_gives_disconnected_and_stale_mailboxes_are_refused() {
     assert!(matches!(err, TransportError::AlreadyExists { .. }), "{err}");
     assert!(FileChannel::open(dir.path(), "site-a", "site-a", config(100)).is_err());
 }
+
+mod damaged_files {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any truncation or byte flip of a message file gives a typed error, never a panic or
+        /// a different payload.
+        #[test]
+        fn damage_is_always_detected(
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in any::<prop::sample::Index>(),
+            flip in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+            truncate in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let (mut a, mut b) = pair(dir.path(), 50);
+            a.send(&payload).expect("send");
+            let path = a.message_path(0, "site-a", "site-b");
+            let mut bytes = std::fs::read(&path).expect("read");
+            if truncate {
+                bytes.truncate(cut.index(bytes.len()));
+            } else {
+                let i = flip.index(bytes.len());
+                bytes[i] ^= 1 << bit;
+            }
+            std::fs::write(&path, &bytes).expect("damage");
+            let refused = matches!(b.recv(), Err(ChannelError::Malformed { .. }));
+            prop_assert!(refused);
+        }
+    }
+}

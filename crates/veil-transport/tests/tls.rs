@@ -232,3 +232,44 @@ fn mismatched_fingerprints_are_refused_over_tls() {
     let err = server.join().expect("server thread").expect_err("fingerprints differ");
     assert!(matches!(err, ChannelError::FingerprintMismatch { .. }), "{err}");
 }
+
+#[test]
+fn a_client_that_does_not_speak_tls_is_refused_or_times_out() {
+    use std::io::Write;
+    let dir = pki_dir(&["party-b"]);
+    let listener = Listener::bind(loopback(), &identity(dir.path(), "party-b")).expect("bind");
+    let addr = listener.local_addr();
+    let mut garbage = std::net::TcpStream::connect(addr).expect("connect");
+    garbage.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let err = listener.accept(config(2000)).expect_err("not TLS");
+    assert!(matches!(err, TransportError::Handshake { .. }), "{err}");
+
+    let _silent = std::net::TcpStream::connect(addr).expect("connect");
+    let start = Instant::now();
+    let err = listener.accept(config(200)).expect_err("silent client");
+    assert!(matches!(err, TransportError::Channel(ChannelError::Timeout { .. })), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_server_that_does_not_speak_tls_is_refused_or_times_out() {
+    use std::io::{Read, Write};
+    let dir = pki_dir(&["party-a"]);
+    let a = identity(dir.path(), "party-a");
+    let tcp = TcpListener::bind(loopback()).expect("bind");
+    let addr = tcp.local_addr().expect("addr");
+    let server = thread::spawn(move || {
+        let (mut s, _) = tcp.accept().expect("accept");
+        let mut hello = [0u8; 5];
+        s.read_exact(&mut hello).expect("client hello");
+        s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").expect("write");
+        let (silent, _) = tcp.accept().expect("accept");
+        thread::sleep(Duration::from_millis(600));
+        drop(silent);
+    });
+    let err = connect(addr, "party-b", &a, config(2000)).expect_err("not TLS");
+    assert!(matches!(err, TransportError::Handshake { .. }), "{err}");
+    let err = connect(addr, "party-b", &a, config(200)).expect_err("silent server");
+    assert!(matches!(err, TransportError::Channel(ChannelError::Timeout { .. })), "{err}");
+    server.join().expect("server thread");
+}
