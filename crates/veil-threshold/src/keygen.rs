@@ -1,0 +1,211 @@
+//! Collective key generation: public key, relinearisation key (two rounds), Galois keys.
+//!
+//! Every protocol is a set of local steps over common random polynomials `a` expanded from the
+//! session's CRS: each party computes its share, anyone aggregates the shares (a sum), and the
+//! aggregate is finalised into the `veil-ckks` key type the evaluator uses unchanged.
+//! Notation: `s = Σ_i s_i`, errors `e` from the σ = 3.2 Gaussian, `g_j` the CRT gadget of
+//! digit `j` and `P` the special modulus of hybrid key switching (see `veil_ckks::keys`).
+
+use veil_ckks::{GaloisKey, PublicKey, RelinearizationKey, SecretKey, SwitchingKey};
+use veil_math::sampler::{self, Prng};
+use veil_math::{Ntt, RnsPoly};
+
+use crate::round::{check_batch, sum_polys, GaloisRound, PublicKeyRound, RelinRound1, RelinRound2, Share};
+use crate::session::Session;
+use crate::share::SecretShare;
+use crate::wire::{polys_digest, Digest, ShareHeader, ShareKind};
+use crate::ThresholdError;
+
+/// Collective public key: share `p_i = −a·s_i + e_i` over `Q_L ∪ P` (where `veil-ckks` keeps
+/// public keys); `pk = (Σ_i p_i, a)`, an
+/// encryption key for `s` with error `Σ_i e_i`.
+#[derive(Debug)]
+pub struct PublicKeyGen<'s> {
+    session: &'s Session,
+    crp: RnsPoly<Ntt>,
+}
+
+impl<'s> PublicKeyGen<'s> {
+    /// Expands the common random polynomial `a` from the CRS.
+    pub fn new(session: &'s Session) -> Result<Self, ThresholdError> {
+        let params = session.params();
+        let crp = session.common_poly("public-key", 0, &params.key_basis())?;
+        Ok(Self { session, crp })
+    }
+
+    /// Party `i`'s share `−a·s_i + e_i`.
+    pub fn share(&self, sk: &SecretShare, rng: &mut Prng) -> Result<Share<PublicKeyRound>, ThresholdError> {
+        let pk_i = PublicKey::generate_with_a(sk.secret(), self.crp.clone(), rng)?;
+        let header = ShareHeader::new(self.session, ShareKind::PublicKey, sk.party(), Digest::NONE, Digest::NONE, 0);
+        Ok(Share::new(header, vec![pk_i.b().clone()]))
+    }
+
+    /// Sums the shares of every party into the collective public key.
+    pub fn aggregate(&self, shares: &[Share<PublicKeyRound>]) -> Result<PublicKey, ThresholdError> {
+        check_batch(self.session, shares, self.session.parties(), Digest::NONE, Digest::NONE, 0)?;
+        let b = sum_polys(self.session.params(), shares, 0)?;
+        Ok(PublicKey::from_parts(self.session.params(), b, self.crp.clone())?)
+    }
+}
+
+/// A party's ephemeral secret `u_i` of relinearisation round 1, consumed by round 2.
+pub struct RelinEphemeral {
+    party: crate::session::PartyId,
+    u: SecretKey,
+}
+
+impl std::fmt::Debug for RelinEphemeral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelinEphemeral").field("party", &self.party).finish_non_exhaustive()
+    }
+}
+
+/// The sum of the round-1 shares: `h_0[j] = −u·a_j + P·g_j·s + e`, `h_1[j] = s·a_j + e`
+/// (`u = Σ_i u_i`), and its digest, to which every round-2 share is bound.
+#[derive(Clone, Debug)]
+pub struct RelinRound1Aggregate {
+    h0: Vec<RnsPoly<Ntt>>,
+    h1: Vec<RnsPoly<Ntt>>,
+    digest: Digest,
+}
+
+impl RelinRound1Aggregate {
+    /// The digest round-2 shares are bound to.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+}
+
+/// Collective relinearisation key, the two-round protocol of Mouchet et al. (PETS 2021) adapted
+/// to hybrid key switching: one pair per gadget digit `j < dnum`, over `Q_L ∪ P`.
+///
+/// * Round 1: party `i` draws a ternary `u_i` and sends `h_0,i[j] = −u_i·a_j + P·g_j·s_i + e`,
+///   `h_1,i[j] = s_i·a_j + e`.
+/// * Round 2: on the aggregate `(h_0, h_1)`, party `i` sends
+///   `h'_i[j] = s_i·h_0[j] + (u_i − s_i)·h_1[j] + e`.
+/// * Finalise: `b_j = Σ_i h'_i[j] = −s²·a_j + P·g_j·s² + e_j`, and the key is
+///   `(b_j, h_1[j])`: indeed `b_j + h_1[j]·s = P·g_j·s² + s·e_0 + u·e_1 + e`, a switching key
+///   from `s²` to `s` exactly as `veil_ckks::RelinearizationKey` expects.
+#[derive(Debug)]
+pub struct RelinKeyGen<'s> {
+    session: &'s Session,
+    crp: Vec<RnsPoly<Ntt>>,
+}
+
+impl<'s> RelinKeyGen<'s> {
+    /// Expands the `dnum` common random polynomials `a_j` over `Q_L ∪ P` from the CRS.
+    pub fn new(session: &'s Session) -> Result<Self, ThresholdError> {
+        let params = session.params();
+        let basis = params.key_basis();
+        let crp = (0..params.dnum()).map(|j| session.common_poly("relinearisation", j as u64, &basis)).collect::<Result<_, _>>()?;
+        Ok(Self { session, crp })
+    }
+
+    /// Round 1 of party `i`: its ephemeral secret (keep it for round 2) and its share.
+    pub fn round1(&self, sk: &SecretShare, rng: &mut Prng) -> Result<(RelinEphemeral, Share<RelinRound1>), ThresholdError> {
+        let params = self.session.params();
+        let key = sk.bound_key()?;
+        let u_coeffs = sampler::ternary(params.n(), rng);
+        let u = SecretKey::from_coefficients(params, &u_coeffs)?;
+        // b_j = −a_j·u_i + e + P·g_j·s_i: a switching key "from s_i to u_i".
+        let h0 = SwitchingKey::generate_with_a(sk.secret().poly(), &u, self.crp.clone(), rng)?;
+        let mut polys = h0.b().to_vec();
+        for a in &self.crp {
+            let mut h1 = veil_ckks::keys::error_poly(params, &params.key_basis(), rng)?;
+            h1.mul_add_assign(params.ring(), a, sk.secret().poly())?;
+            polys.push(h1);
+        }
+        let header = ShareHeader::new(self.session, ShareKind::RelinRound1, sk.party(), key, Digest::NONE, 0);
+        Ok((RelinEphemeral { party: sk.party(), u }, Share::new(header, polys)))
+    }
+
+    /// Sums the round-1 shares of every party (all bound to `key`).
+    pub fn aggregate_round1(&self, key: Digest, shares: &[Share<RelinRound1>]) -> Result<RelinRound1Aggregate, ThresholdError> {
+        check_batch(self.session, shares, self.session.parties(), key, Digest::NONE, 0)?;
+        let params = self.session.params();
+        let d = params.dnum();
+        let sums = (0..2 * d).map(|k| sum_polys(params, shares, k)).collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<&RnsPoly<Ntt>> = sums.iter().collect();
+        let digest = polys_digest("veil-threshold/relin-round1-aggregate", &refs);
+        let mut sums = sums;
+        let h1 = sums.split_off(d);
+        Ok(RelinRound1Aggregate { h0: sums, h1, digest })
+    }
+
+    /// Round 2 of party `i` (consumes its ephemeral secret).
+    pub fn round2(&self, sk: &SecretShare, eph: RelinEphemeral, agg: &RelinRound1Aggregate, rng: &mut Prng) -> Result<Share<RelinRound2>, ThresholdError> {
+        if eph.party != sk.party() {
+            return Err(ThresholdError::InvalidParties { reason: format!("ephemeral of {} used by {}", eph.party, sk.party()) });
+        }
+        let key = sk.bound_key()?;
+        let params = self.session.params();
+        let ring = params.ring();
+        let mut u_minus_s = eph.u.poly().clone();
+        u_minus_s.sub_assign(ring, sk.secret().poly())?;
+        let u_minus_s = SecretKey::from_poly(params, u_minus_s)?;
+        let mut polys = Vec::with_capacity(params.dnum());
+        for (h0, h1) in agg.h0.iter().zip(&agg.h1) {
+            let mut out = veil_ckks::keys::error_poly(params, &params.key_basis(), rng)?;
+            out.mul_add_assign(ring, h0, sk.secret().poly())?;
+            out.mul_add_assign(ring, h1, u_minus_s.poly())?;
+            polys.push(out);
+        }
+        let header = ShareHeader::new(self.session, ShareKind::RelinRound2, sk.party(), key, agg.digest, 0);
+        Ok(Share::new(header, polys))
+    }
+
+    /// Sums the round-2 shares into the relinearisation key.
+    pub fn finalize(&self, key: Digest, agg: &RelinRound1Aggregate, shares: &[Share<RelinRound2>]) -> Result<RelinearizationKey, ThresholdError> {
+        check_batch(self.session, shares, self.session.parties(), key, agg.digest, 0)?;
+        let params = self.session.params();
+        let b = (0..params.dnum()).map(|k| sum_polys(params, shares, k)).collect::<Result<Vec<_>, _>>()?;
+        Ok(RelinearizationKey(SwitchingKey::from_parts(params, b, agg.h1.clone())?))
+    }
+}
+
+/// Collective Galois key for `X -> X^g` (one round): share
+/// `b_i[j] = −a_j·s_i + P·g_j·s_i(X^g) + e`; the sum with the common `a_j` switches `s(X^g)`
+/// to `s`.
+#[derive(Debug)]
+pub struct GaloisKeyGen<'s> {
+    session: &'s Session,
+    galois_element: usize,
+    crp: Vec<RnsPoly<Ntt>>,
+}
+
+impl<'s> GaloisKeyGen<'s> {
+    /// For the Galois element `g` (odd, below 2N); see
+    /// `Parameters::galois_element` for rotations.
+    pub fn new(session: &'s Session, galois_element: usize) -> Result<Self, ThresholdError> {
+        let params = session.params();
+        if galois_element % 2 == 0 || galois_element >= 2 * params.n() {
+            return Err(ThresholdError::Malformed { what: "Galois element", reason: format!("{galois_element} is not odd below 2N") });
+        }
+        let basis = params.key_basis();
+        let crp = (0..params.dnum())
+            .map(|j| session.common_poly("galois", (galois_element as u64) << 8 | j as u64, &basis))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { session, galois_element, crp })
+    }
+
+    /// Party `i`'s share.
+    pub fn share(&self, sk: &SecretShare, rng: &mut Prng) -> Result<Share<GaloisRound>, ThresholdError> {
+        let key = sk.bound_key()?;
+        let params = self.session.params();
+        let perm = params.ring().automorphism_permutation(self.galois_element);
+        let mut s_g = sk.secret().poly().permute(&perm)?;
+        let k = SwitchingKey::generate_with_a(&s_g, sk.secret(), self.crp.clone(), rng);
+        zeroize::Zeroize::zeroize(&mut s_g);
+        let header = ShareHeader::new(self.session, ShareKind::Galois, sk.party(), key, Digest::NONE, self.galois_element as u64);
+        Ok(Share::new(header, k?.b().to_vec()))
+    }
+
+    /// Sums the shares of every party into the Galois key.
+    pub fn aggregate(&self, key: Digest, shares: &[Share<GaloisRound>]) -> Result<GaloisKey, ThresholdError> {
+        check_batch(self.session, shares, self.session.parties(), key, Digest::NONE, self.galois_element as u64)?;
+        let params = self.session.params();
+        let b = (0..params.dnum()).map(|k| sum_polys(params, shares, k)).collect::<Result<Vec<_>, _>>()?;
+        let sk = SwitchingKey::from_parts(params, b, self.crp.clone())?;
+        Ok(GaloisKey::from_switching_key(params, self.galois_element, sk))
+    }
+}
