@@ -313,6 +313,17 @@ pub struct SharedModel<E: Engine> {
     pub layers: Vec<SharedLayer<E>>,
 }
 
+/// The `(weight, bias)` shapes of the dense layers of `arch`, in order.
+pub fn dense_shapes(arch: &Arch) -> Vec<(usize, usize)> {
+    arch.layers
+        .iter()
+        .filter_map(|l| match l {
+            ArchLayer::Dense { inputs, outputs } => Some((*inputs, *outputs)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Shares a model: `owner` passes its model (the others pass `None` and the public `arch`).
 /// Weights are prepared for products once, so queries only open their activations.
 pub fn share_model<E: Engine>(eng: &mut E, owner: usize, model: Option<&Model>, arch: &Arch) -> Result<SharedModel<E>, MpcError> {
@@ -322,39 +333,60 @@ pub fn share_model<E: Engine>(eng: &mut E, owner: usize, model: Option<&Model>, 
             return Err(MpcError::Config("the model does not match the announced architecture".into()));
         }
     }
-    let mut layers = Vec::new();
-    let mut wts = Vec::new();
-    let mut dense_idx = 0;
-    for (i, l) in arch.layers.iter().enumerate() {
-        match l {
-            ArchLayer::Dense { inputs, outputs } => {
-                let (wv, bv) = match model.map(|m| &m.layers[i]) {
-                    Some(Layer::Dense { weight, bias }) => (Some(fp.encode_all(weight.data())?), Some(fp.encode_all(bias)?)),
-                    _ => (None, None),
-                };
-                let w = eng.input(owner, *inputs, *outputs, wv.as_deref())?;
-                let b = eng.input(owner, 1, *outputs, bv.as_deref())?;
-                wts.push(w);
-                layers.push((Some(dense_idx), Some(b), None));
-                dense_idx += 1;
-            }
-            ArchLayer::Relu => layers.push((None, None, Some(false))),
-            ArchLayer::Sigmoid => layers.push((None, None, Some(true))),
-            ArchLayer::Flatten => {}
+    let dense: Vec<(&Matrix, &Vec<f64>)> = model
+        .map(|m| {
+            m.layers
+                .iter()
+                .filter_map(|l| match l {
+                    Layer::Dense { weight, bias } => Some((weight, bias)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut wb = Vec::new();
+    for (i, (inputs, outputs)) in dense_shapes(arch).into_iter().enumerate() {
+        let (wv, bv) = match dense.get(i) {
+            Some((w, b)) => (Some(fp.encode_all(w.data())?), Some(fp.encode_all(b)?)),
+            None => (None, None),
+        };
+        let w = eng.input(owner, inputs, outputs, wv.as_deref())?;
+        let b = eng.input(owner, 1, outputs, bv.as_deref())?;
+        wb.push((w, b));
+    }
+    prepare_model(eng, arch, wb)
+}
+
+/// A shared model from shared `(weight, bias)` pairs (e.g. received from the model owner's
+/// provider), one per dense layer of `arch`, checked against the architecture.
+pub fn prepare_model<E: Engine>(eng: &mut E, arch: &Arch, wb: Vec<(E::T, E::T)>) -> Result<SharedModel<E>, MpcError> {
+    let shapes = dense_shapes(arch);
+    if shapes.len() != wb.len() {
+        return Err(MpcError::Shape { op: "model weights", expected: format!("{} dense layers", shapes.len()), got: format!("{}", wb.len()) });
+    }
+    for ((i, o), (w, b)) in shapes.iter().zip(&wb) {
+        if E::shape(w) != (*i, *o) || E::shape(b) != (1, *o) {
+            return Err(MpcError::Shape {
+                op: "model weights",
+                expected: format!("{i}×{o} and 1×{o}"),
+                got: format!("{:?} and {:?}", E::shape(w), E::shape(b)),
+            });
         }
     }
-    let refs: Vec<&E::T> = wts.iter().collect();
-    let mut ops: Vec<Option<E::Op>> = eng.prepare(&refs)?.into_iter().map(Some).collect();
-    let sig = approx::sigmoid(fp)?;
+    let (ws, bs): (Vec<E::T>, Vec<E::T>) = wb.into_iter().unzip();
+    let refs: Vec<&E::T> = ws.iter().collect();
+    let mut ops = eng.prepare(&refs)?.into_iter().zip(bs);
+    let sig = approx::sigmoid(eng.fp())?;
     let mut out = Vec::new();
-    for (di, b, act) in layers {
-        match (di, b, act) {
-            (Some(d), Some(b), _) => {
-                let w = ops[d].take().ok_or_else(|| MpcError::Config("weight used twice".into()))?;
+    for l in &arch.layers {
+        match l {
+            ArchLayer::Dense { .. } => {
+                let (w, b) = ops.next().ok_or_else(|| MpcError::Config("missing dense layer".into()))?;
                 out.push(SharedLayer::Dense { w, b });
             }
-            (_, _, Some(true)) => out.push(SharedLayer::Sigmoid(sig.clone())),
-            _ => out.push(SharedLayer::Relu),
+            ArchLayer::Relu => out.push(SharedLayer::Relu),
+            ArchLayer::Sigmoid => out.push(SharedLayer::Sigmoid(sig.clone())),
+            ArchLayer::Flatten => {}
         }
     }
     Ok(SharedModel { arch: arch.clone(), layers: out })

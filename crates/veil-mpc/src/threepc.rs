@@ -102,6 +102,7 @@ pub struct ThreePc {
     k_next: Prg,
     k_prev: Prg,
     two: TwoPc,
+    rounds: u64,
 }
 
 impl std::fmt::Debug for ThreePc {
@@ -136,7 +137,7 @@ impl ThreePc {
             1 => (TwoPc::from_seeds(Role::P1, fp, Some(prev), Some(next), Seeds { s0: None, s1: Some(d(&k_next)), s01: Some(d(&k_prev)) }), None),
             _ => (TwoPc::from_seeds(Role::Dealer, fp, None, Some(prev), Seeds { s0: Some(d(&k_next)), s1: Some(d(&k_prev)), s01: None }), Some(next)),
         };
-        Ok(Self { me, fp, other, k_next: Prg::new(&k_next), k_prev: Prg::new(&k_prev), two })
+        Ok(Self { me, fp, other, k_next: Prg::new(&k_next), k_prev: Prg::new(&k_prev), two, rounds: 0 })
     }
 
     pub fn party(&self) -> usize {
@@ -157,6 +158,12 @@ impl ThreePc {
             _ => None,
         };
         l.ok_or_else(|| MpcError::Config(format!("party {me} has no link to party {to}")))
+    }
+
+    /// Communication rounds on the critical path so far (including the comparison rounds
+    /// run between parties 0 and 1).
+    pub fn rounds(&self) -> u64 {
+        self.rounds + self.two.rounds()
     }
 
     /// Traffic on this party's two links.
@@ -193,6 +200,7 @@ impl ThreePc {
     /// neither pairwise key covers to the two others).
     pub fn input(&mut self, owner: usize, rows: usize, cols: usize, values: Option<&[u64]>) -> Result<Rep, MpcError> {
         let n = rows * cols;
+        self.rounds += 1;
         if owner > 2 {
             return Err(MpcError::Config(format!("input owner {owner} out of range")));
         }
@@ -238,6 +246,7 @@ impl ThreePc {
 
     /// 3-out-of-3 → replicated: send zᵢ to party i−1 (one round).
     fn reshare(&mut self, rows: usize, cols: usize, z: Vec<u64>) -> Result<Rep, MpcError> {
+        self.rounds += 1;
         let (pv, nx) = (self.prev(), self.next());
         self.send(pv, &z)?;
         let b = self.recv(nx, z.len(), "reshare")?;
@@ -247,6 +256,7 @@ impl ThreePc {
     /// 2-out-of-2 between parties 0 (`a`) and 1 (`b`) → replicated (one round).
     fn from_2of2(&mut self, rows: usize, cols: usize, v: Vec<u64>) -> Result<Rep, MpcError> {
         let n = rows * cols;
+        self.rounds += 1;
         match self.me {
             0 => {
                 let r = self.k_next.ring(n);
@@ -270,6 +280,7 @@ impl ThreePc {
     /// 3-out-of-3 → truncated replicated (two rounds).
     fn trunc_3of3(&mut self, rows: usize, cols: usize, z: Vec<u64>) -> Result<Rep, MpcError> {
         let n = z.len();
+        self.rounds += 1;
         let mut v = match self.me {
             0 => z,
             1 => {
@@ -349,6 +360,7 @@ impl ThreePc {
 
     /// Reveals to all three parties (one round).
     pub fn reveal(&mut self, x: &Rep) -> Result<Vec<u64>, MpcError> {
+        self.rounds += 1;
         let (nx, pv) = (self.next(), self.prev());
         self.send(nx, &x.a)?;
         let c = self.recv(pv, x.len(), "reveal")?;

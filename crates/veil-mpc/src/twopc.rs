@@ -180,6 +180,7 @@ pub struct TwoPc {
     prg01: Option<Prg>,
     masks: HashMap<u64, (usize, usize, Vec<u64>)>,
     next_id: u64,
+    rounds: u64,
 }
 
 impl std::fmt::Debug for TwoPc {
@@ -249,6 +250,7 @@ impl TwoPc {
             prg01: seeds.s01.as_ref().map(Prg::new),
             masks: HashMap::new(),
             next_id: 0,
+            rounds: 0,
         }
     }
 
@@ -279,6 +281,12 @@ impl TwoPc {
         self.dealer.as_deref_mut()
     }
 
+    /// Communication rounds between the parties so far (each [`TwoPc::exchange`] is one;
+    /// the dealer's messages travel ahead of time and are not counted here).
+    pub fn rounds(&self) -> u64 {
+        self.rounds
+    }
+
     /// Traffic of this participant's links `(peer, dealer)`.
     pub fn stats(&self) -> (veil_channel::LinkStats, veil_channel::LinkStats) {
         (
@@ -299,6 +307,7 @@ impl TwoPc {
     /// Sends `mine` to the other party and receives its vector of the same length: one
     /// round. Every opened value of the protocol passes here.
     pub fn exchange(&mut self, mine: &[u64], step: &'static str) -> Result<Vec<u64>, MpcError> {
+        self.rounds += 1;
         let ch = self.peer()?;
         wire::send(ch, mine)?;
         ch.flush()?;
