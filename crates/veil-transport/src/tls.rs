@@ -33,10 +33,64 @@ const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
 /// Shortest socket timeout (a zero timeout would mean "block forever" to the OS).
 const MIN_SOCKET_TIMEOUT: Duration = Duration::from_millis(1);
 
+/// Bytes read from the socket per system call (rustls itself asks for 4 KiB at a time).
+const SOCKET_READ_BUFFER: usize = 256 * 1024;
+
+/// A TCP socket with a read buffer, so that a large TLS record costs one system call rather
+/// than one per 4 KiB.
+pub struct BufferedSocket {
+    tcp: TcpStream,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl std::fmt::Debug for BufferedSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferedSocket").field("tcp", &self.tcp).field("buffered", &(self.end - self.start)).finish()
+    }
+}
+
+impl BufferedSocket {
+    fn new(tcp: TcpStream) -> Self {
+        Self { tcp, buf: vec![0u8; SOCKET_READ_BUFFER].into_boxed_slice(), start: 0, end: 0 }
+    }
+}
+
+impl Read for BufferedSocket {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end {
+            if out.len() >= self.buf.len() {
+                return self.tcp.read(out);
+            }
+            self.end = self.tcp.read(&mut self.buf)?;
+            self.start = 0;
+        }
+        let n = out.len().min(self.end - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        Ok(n)
+    }
+}
+
+impl Write for BufferedSocket {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.tcp.write(data)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.tcp.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 /// A TLS connection over TCP, from either side.
 pub enum TlsStream {
-    Client(StreamOwned<ClientConnection, TcpStream>),
-    Server(StreamOwned<ServerConnection, TcpStream>),
+    Client(StreamOwned<ClientConnection, BufferedSocket>),
+    Server(StreamOwned<ServerConnection, BufferedSocket>),
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -53,8 +107,8 @@ impl TlsStream {
     /// The TCP socket underneath.
     pub fn tcp(&self) -> &TcpStream {
         match self {
-            TlsStream::Client(s) => s.get_ref(),
-            TlsStream::Server(s) => s.get_ref(),
+            TlsStream::Client(s) => &s.get_ref().tcp,
+            TlsStream::Server(s) => &s.get_ref().tcp,
         }
     }
 }
@@ -99,12 +153,12 @@ impl Drop for TlsStream {
     /// Sends a TLS close_notify (best effort, waiting at most [`CLOSE_TIMEOUT`]), so that the
     /// peer sees an orderly end of the link.
     fn drop(&mut self) {
-        fn close<C, S>(conn: &mut C, sock: &mut TcpStream)
+        fn close<C, S>(conn: &mut C, sock: &mut BufferedSocket)
         where
             C: std::ops::DerefMut<Target = rustls::ConnectionCommon<S>>,
         {
             conn.send_close_notify();
-            let _ = sock.set_write_timeout(Some(CLOSE_TIMEOUT));
+            let _ = sock.tcp.set_write_timeout(Some(CLOSE_TIMEOUT));
             while conn.wants_write() {
                 if conn.write_tls(sock).is_err() {
                     break;
@@ -167,11 +221,12 @@ pub fn connect(
     let server_name = ServerName::try_from(peer.to_string())
         .map_err(|_| TransportError::InvalidName { name: peer.to_string(), reason: "not a DNS name" })?;
     let timeout = config.timeout;
-    let mut tcp = connect_tcp(addr, peer, timeout)?;
+    let tcp = connect_tcp(addr, peer, timeout)?;
     configure_socket(&tcp, timeout).map_err(|e| set_up_error(peer, addr, timeout, &e))?;
 
     let mut conn = ClientConnection::new(identity.client.clone(), server_name)
         .map_err(|e| TransportError::TlsConfig { party: identity.name().to_string(), reason: e.to_string() })?;
+    let mut tcp = BufferedSocket::new(tcp);
     while conn.is_handshaking() {
         conn.complete_io(&mut tcp).map_err(|e| set_up_error(peer, addr, timeout, &e))?;
     }
@@ -254,7 +309,7 @@ impl Listener {
         expected: &[String],
     ) -> Result<(TlsChannel, String), TransportError> {
         let timeout = config.timeout;
-        let (mut tcp, from) = self.accept_tcp(timeout)?;
+        let (tcp, from) = self.accept_tcp(timeout)?;
         let who = "an unauthenticated party".to_string();
         tcp.set_nonblocking(false)
             .and_then(|()| configure_socket(&tcp, timeout))
@@ -262,6 +317,7 @@ impl Listener {
 
         let mut conn = ServerConnection::new(self.server.clone())
             .map_err(|e| TransportError::Handshake { peer: who.clone(), addr: from, reason: e.to_string() })?;
+        let mut tcp = BufferedSocket::new(tcp);
         while conn.is_handshaking() {
             conn.complete_io(&mut tcp).map_err(|e| set_up_error(&who, from, timeout, &e))?;
         }
