@@ -15,7 +15,9 @@ use crate::TransportError;
 /// This party's certificate chain, private key and trusted CA roots, ready for TLS.
 ///
 /// The private key is parsed once, handed to the TLS configurations (client and server side)
-/// and the loaded copy is zeroised; it never appears in `Debug` output.
+/// and the loaded copy is zeroised; it never appears in `Debug` output. Cloning is cheap (the
+/// configurations are shared).
+#[derive(Clone)]
 pub struct Identity {
     name: String,
     chain: Vec<CertificateDer<'static>>,

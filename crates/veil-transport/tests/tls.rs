@@ -273,3 +273,20 @@ fn a_server_that_does_not_speak_tls_is_refused_or_times_out() {
     assert!(matches!(err, TransportError::Channel(ChannelError::Timeout { .. })), "{err}");
     server.join().expect("server thread");
 }
+
+#[test]
+fn a_peer_that_stops_reading_makes_sending_time_out() {
+    let (mut client, _server, _dir) = linked(200);
+    let chunk = vec![1u8; 1 << 20];
+    let start = Instant::now();
+    let mut result = Ok(());
+    for _ in 0..1024 {
+        result = client.send(&chunk).and_then(|()| client.flush());
+        if result.is_err() {
+            break;
+        }
+    }
+    let err = result.expect_err("loopback buffers cannot absorb 1 GiB");
+    assert!(matches!(err, ChannelError::Timeout { .. }), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
