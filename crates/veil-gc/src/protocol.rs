@@ -124,9 +124,13 @@ fn message_len(peer: &str, what: &'static str, expected: usize, got: usize) -> G
 struct ChannelSink<'a, C: ?Sized>(&'a mut C);
 
 impl<C: Channel + ?Sized> TableSink for ChannelSink<'_, C> {
+    /// Full chunks are flushed at once so that the evaluator starts while the garbler goes
+    /// on; the last, partial chunk leaves with the output-decoding message.
     fn push(&mut self, tables: &[u8]) -> Result<(), GcError> {
         self.0.send(tables)?;
-        self.0.flush()?;
+        if tables.len() == halfgates::CHUNK_ANDS * halfgates::TABLE_BYTES {
+            self.0.flush()?;
+        }
         Ok(())
     }
 }

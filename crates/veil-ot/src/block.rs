@@ -105,6 +105,20 @@ pub fn blocks_from_bytes(bytes: &[u8]) -> Option<Vec<Block>> {
     Some(bytes.chunks_exact(16).filter_map(Block::from_slice).collect())
 }
 
+/// Views blocks as bytes. veil-ot only builds on little-endian targets, where this is the
+/// little-endian encoding of each block.
+pub fn as_bytes(blocks: &[Block]) -> &[u8] {
+    // SAFETY: `Block` is `repr(transparent)` over `u128` (no padding); the byte slice covers
+    // exactly the same memory and `u8` has alignment 1.
+    unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), blocks.len() * 16) }
+}
+
+/// Mutable byte view of blocks (see [`as_bytes`]); every byte pattern is a valid block.
+pub fn as_bytes_mut(blocks: &mut [Block]) -> &mut [u8] {
+    // SAFETY: as in `as_bytes`; any bytes written form a valid `u128`.
+    unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr().cast::<u8>(), blocks.len() * 16) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,18 +144,4 @@ mod tests {
         assert_eq!(Block::mask(true), Block::ONES);
         assert_eq!(Block::from_bytes(x.to_bytes()), x);
     }
-}
-
-/// Views blocks as bytes. veil-ot only builds on little-endian targets, where this is the
-/// little-endian encoding of each block.
-pub fn as_bytes(blocks: &[Block]) -> &[u8] {
-    // SAFETY: `Block` is `repr(transparent)` over `u128` (no padding); the byte slice covers
-    // exactly the same memory and `u8` has alignment 1.
-    unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), blocks.len() * 16) }
-}
-
-/// Mutable byte view of blocks (see [`as_bytes`]); every byte pattern is a valid block.
-pub fn as_bytes_mut(blocks: &mut [Block]) -> &mut [u8] {
-    // SAFETY: as in `as_bytes`; any bytes written form a valid `u128`.
-    unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr().cast::<u8>(), blocks.len() * 16) }
 }

@@ -45,66 +45,63 @@ unsafe fn sse2(rows: &[u8], out: &mut [Block]) {
     use core::arch::x86_64::*;
     let n = out.len();
     let row_bytes = n / 8;
-    let out_bytes: &mut [u8] = crate::block::as_bytes_mut(out);
-    for jb in 0..8 {
-        let base = jb * 16 * row_bytes;
-        let group = &rows[base..base + 16 * row_bytes];
-        let mut ib = 0;
-        while ib + 8 <= row_bytes {
-            // Load 8 consecutive bytes of each of the 16 rows and transpose the 16 × 8 bytes
-            // with three levels of unpacks: `v[b]` holds byte `ib + b` of rows 0..16.
-            // SAFETY: each 8-byte load lies inside `group` (`k * row_bytes + ib + 8 <= len`).
+    let mut ib = 0;
+    // 64 output rows at a time: for each group of 16 input rows, load 8 bytes of each,
+    // transpose the 16 × 8 bytes with three levels of unpacks (`v[b]` = byte `ib + b` of the
+    // 16 rows), then peel one output bit-column per `movemask`.
+    while ib + 8 <= row_bytes {
+        let mut acc = [[0u8; 16]; 64];
+        for jb in 0..8 {
+            let base = jb * 16 * row_bytes + ib;
+            // SAFETY: `base + k·row_bytes + 8 <= 16·n = rows.len()` for k < 16 (checked by caller).
             let x: [__m128i; 16] =
-                std::array::from_fn(|k| unsafe { _mm_loadl_epi64(group.as_ptr().add(k * row_bytes + ib).cast()) });
+                std::array::from_fn(|k| unsafe { _mm_loadl_epi64(rows.as_ptr().add(base + k * row_bytes).cast()) });
             let a: [__m128i; 8] = std::array::from_fn(|k| _mm_unpacklo_epi8(x[2 * k], x[2 * k + 1]));
+            // b[2m]: rows 4m..4m+4, bytes 0-3; b[2m+1]: the same rows, bytes 4-7.
             let b: [__m128i; 8] = std::array::from_fn(|k| {
+                let m = k / 2;
                 if k % 2 == 0 {
-                    _mm_unpacklo_epi16(a[k], a[k + 1])
+                    _mm_unpacklo_epi16(a[2 * m], a[2 * m + 1])
                 } else {
-                    _mm_unpackhi_epi16(a[k - 1], a[k])
+                    _mm_unpackhi_epi16(a[2 * m], a[2 * m + 1])
                 }
             });
-            // b[0]: rows 0-3 bytes 0-3, b[1]: rows 0-3 bytes 4-7, b[2]/b[3]: rows 4-7, ...
+            // c[0..4]: rows 0-7, byte pairs (0,1), (2,3), (4,5), (6,7); c[4..8]: rows 8-15.
             let c: [__m128i; 8] = std::array::from_fn(|k| {
-                let (half, hi) = (k / 4, k % 2 == 1);
-                let (p, q) = match (half, (k / 2) % 2) {
-                    (0, 0) => (b[0], b[2]),
-                    (0, _) => (b[1], b[3]),
-                    (_, 0) => (b[4], b[6]),
-                    _ => (b[5], b[7]),
-                };
-                if hi { _mm_unpackhi_epi32(p, q) } else { _mm_unpacklo_epi32(p, q) }
+                let (half, pair) = (k / 4, k % 4);
+                let (p, q) = (b[4 * half + pair / 2], b[4 * half + 2 + pair / 2]);
+                if pair % 2 == 0 {
+                    _mm_unpacklo_epi32(p, q)
+                } else {
+                    _mm_unpackhi_epi32(p, q)
+                }
             });
-            // c[0]: rows 0-7 bytes 0-1, c[1]: rows 0-7 bytes 2-3, c[2]: bytes 4-5, c[3]: bytes 6-7;
-            // c[4..8]: the same for rows 8-15.
             for byte in 0..8 {
                 let (p, q) = (c[byte / 2], c[4 + byte / 2]);
                 let mut v = if byte % 2 == 0 { _mm_unpacklo_epi64(p, q) } else { _mm_unpackhi_epi64(p, q) };
-                let i0 = (ib + byte) * 8;
                 for bit in (0..8).rev() {
-                    let m = _mm_movemask_epi8(v) as u16;
-                    let o = (i0 + bit) * 16 + jb * 2;
-                    out_bytes[o..o + 2].copy_from_slice(&m.to_le_bytes());
+                    let m = (_mm_movemask_epi8(v) as u16).to_le_bytes();
+                    acc[byte * 8 + bit][2 * jb] = m[0];
+                    acc[byte * 8 + bit][2 * jb + 1] = m[1];
                     v = _mm_slli_epi64(v, 1);
                 }
             }
-            ib += 8;
         }
-        while ib < row_bytes {
-            let mut v = [0u8; 16];
-            for (k, b) in v.iter_mut().enumerate() {
-                *b = group[k * row_bytes + ib];
-            }
-            // SAFETY: as above.
-            let mut x = unsafe { _mm_loadu_si128(v.as_ptr().cast()) };
-            for bit in (0..8).rev() {
-                let m = _mm_movemask_epi8(x) as u16;
-                let o = (ib * 8 + bit) * 16 + jb * 2;
-                out_bytes[o..o + 2].copy_from_slice(&m.to_le_bytes());
-                x = _mm_slli_epi64(x, 1);
-            }
-            ib += 1;
+        for (o, a) in out[ib * 8..ib * 8 + 64].iter_mut().zip(acc) {
+            *o = Block::from_bytes(a);
         }
+        ib += 8;
+    }
+    while ib < row_bytes {
+        for bit in 0..8 {
+            let i = ib * 8 + bit;
+            let mut v = 0u128;
+            for j in 0..128 {
+                v |= (((rows[j * row_bytes + ib] >> bit) & 1) as u128) << j;
+            }
+            out[i] = Block(v);
+        }
+        ib += 1;
     }
 }
 

@@ -219,7 +219,7 @@ pub fn open_link(link: &LinkArgs, role: Role, fingerprint: Fingerprint) -> anyho
         (Some(addr), None) => {
             let listener = Listener::bind(addr, &identity)?;
             eprintln!("{LISTENING_PREFIX}{}", listener.local_addr());
-            let (ch, who) = listener.accept_one_of(config, &[peer.clone()])?;
+            let (ch, who) = listener.accept_one_of(config, std::slice::from_ref(&peer))?;
             tracing::info!(peer = %who, "accepted");
             Ok(ch)
         }
