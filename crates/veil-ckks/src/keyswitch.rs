@@ -88,6 +88,14 @@ pub fn inner_product(
     let qp = params.qp_basis(digits.level);
     let top = params.max_level().0;
     let nd = digits.digits.len();
+    if let Some(p) = perm {
+        if p.len() != n {
+            return Err(veil_math::MathError::Length { expected: n, actual: p.len() }.into());
+        }
+    }
+    if let Some(d) = digits.digits.iter().find(|d| d.basis() != qp.as_slice()) {
+        return Err(veil_math::MathError::BasisMismatch { left: d.basis().to_vec(), right: qp }.into());
+    }
     if key.b.len() < nd || key.a.len() < nd {
         return Err(CkksError::InvalidDnum { dnum: key.b.len(), q_count: params.q().len() });
     }
@@ -100,25 +108,51 @@ pub fn inner_product(
         .for_each(|(t, (o0, o1))| {
             let m = ring.modulus(qp[t]);
             let kt = if t <= l { t } else { top + 1 + (t - l - 1) };
-            let srcs: Vec<&[u64]> = digits.digits.iter().map(|d| d.limb(t)).collect();
-            let bs: Vec<&[u64]> = key.b[..nd].iter().map(|b| b.limb(kt)).collect();
-            let as_: Vec<&[u64]> = key.a[..nd].iter().map(|a| a.limb(kt)).collect();
-            for c in 0..n {
-                let (mut acc0, mut acc1) = (0u128, 0u128);
+            const BLOCK: usize = 256;
+            let mut acc0 = [0u128; BLOCK];
+            let mut acc1 = [0u128; BLOCK];
+            for start in (0..n).step_by(BLOCK) {
+                let end = (start + BLOCK).min(n);
+                let len = end - start;
+                acc0[..len].fill(0);
+                acc1[..len].fill(0);
                 for j in 0..nd {
-                    let x = match perm {
-                        Some(p) => srcs[j][p[c] as usize],
-                        None => srcs[j][c],
-                    } as u128;
-                    acc0 += x * bs[j][c] as u128;
-                    acc1 += x * as_[j][c] as u128;
-                    if j % 32 == 31 {
-                        acc0 = m.reduce_u128(acc0) as u128;
-                        acc1 = m.reduce_u128(acc1) as u128;
+                    let x = digits.digits[j].limb(t);
+                    let b = &key.b[j].limb(kt)[start..end];
+                    let a = &key.a[j].limb(kt)[start..end];
+                    match perm {
+                        None => {
+                            let x = &x[start..end];
+                            for ((((s0, s1), &xv), &bv), &av) in
+                                acc0[..len].iter_mut().zip(acc1[..len].iter_mut()).zip(x).zip(b).zip(a)
+                            {
+                                *s0 += xv as u128 * bv as u128;
+                                *s1 += xv as u128 * av as u128;
+                            }
+                        }
+                        Some(p) => {
+                            let p = &p[start..end];
+                            for ((((s0, s1), &pi), &bv), &av) in
+                                acc0[..len].iter_mut().zip(acc1[..len].iter_mut()).zip(p).zip(b).zip(a)
+                            {
+                                let xv = x[pi as usize] as u128;
+                                *s0 += xv * bv as u128;
+                                *s1 += xv * av as u128;
+                            }
+                        }
+                    }
+                    if j % 16 == 15 {
+                        for v in acc0[..len].iter_mut().chain(acc1[..len].iter_mut()) {
+                            *v = m.reduce_u128(*v) as u128;
+                        }
                     }
                 }
-                o0[c] = m.reduce_u128(acc0);
-                o1[c] = m.reduce_u128(acc1);
+                for (o, &v) in o0[start..end].iter_mut().zip(&acc0[..len]) {
+                    *o = m.reduce_u128(v);
+                }
+                for (o, &v) in o1[start..end].iter_mut().zip(&acc1[..len]) {
+                    *o = m.reduce_u128(v);
+                }
             }
         });
     Ok((out0, out1))
