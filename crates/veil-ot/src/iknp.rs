@@ -57,6 +57,8 @@ pub struct CotSender {
     rng: ChaCha20Rng,
     pool: Vec<Block>,
     pool_pos: usize,
+    cols: Vec<Block>,
+    msg: Vec<u8>,
 }
 
 /// The extension receiver: chooses `r_i` and learns `t_i = q_i ⊕ r_i·Δ`.
@@ -68,6 +70,8 @@ pub struct CotReceiver {
     pool_bits: Vec<bool>,
     pool: Vec<Block>,
     pool_pos: usize,
+    t_cols: Vec<Block>,
+    u_cols: Vec<Block>,
 }
 
 impl std::fmt::Debug for CotSender {
@@ -152,6 +156,8 @@ impl CotSender {
             rng: ChaCha20Rng::from_rng(rng).map_err(|_| OtError::Rng)?,
             pool: Vec::new(),
             pool_pos: 0,
+            cols: Vec::new(),
+            msg: Vec::new(),
         })
     }
 
@@ -162,16 +168,42 @@ impl CotSender {
 
     /// Extends by `n` correlated OTs: returns `q_i` (the receiver holds `q_i ⊕ r_i·Δ`).
     pub fn extend<C: Channel + ?Sized>(&mut self, ch: &mut C, n: usize) -> Result<Vec<Block>, OtError> {
+        let mut out = Vec::new();
+        self.extend_into(ch, n, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`CotSender::extend`], writing into `out` (cleared first; its capacity is reused).
+    pub fn extend_into<C: Channel + ?Sized>(&mut self, ch: &mut C, n: usize, out: &mut Vec<Block>) -> Result<(), OtError> {
         let extra = if self.config.kos_check { KOS_EXTRA_OTS } else { 0 };
         let total = (n + extra).div_ceil(128) * 128;
-        let mut out = vec![Block::ZERO; total];
-        let mut cols = Vec::new();
-        let mut msg = Vec::new();
+        out.clear();
+        out.resize(total, Block::ZERO);
+        let (mut cols, mut msg) = (std::mem::take(&mut self.cols), std::mem::take(&mut self.msg));
+        let result = self.extend_chunks(ch, total, out, &mut cols, &mut msg);
+        cols.zeroize();
+        (self.cols, self.msg) = (cols, msg);
+        result?;
+        if self.config.kos_check {
+            self.kos_verify(ch, out)?;
+        }
+        out.truncate(n);
+        Ok(())
+    }
+
+    fn extend_chunks<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        total: usize,
+        out: &mut [Block],
+        cols: &mut Vec<Block>,
+        msg: &mut Vec<u8>,
+    ) -> Result<(), OtError> {
         let mut done = 0;
         while done < total {
             let m = (total - done).min(CHUNK_OTS);
             let blocks_per_col = m / 128;
-            ch.recv_into(&mut msg)?;
+            ch.recv_into(msg)?;
             if msg.len() != 16 * m {
                 return Err(wrong_len(ch.peer(), "OT-extension matrix", 16 * m, msg.len()));
             }
@@ -187,12 +219,16 @@ impl CotSender {
                     }
                 }
             }
-            transpose_128xn(as_bytes(&cols), &mut out[done..done + m]);
+            transpose_128xn(as_bytes(cols), &mut out[done..done + m]);
             self.counter += blocks_per_col as u128;
             done += m;
         }
-        cols.zeroize();
-        if self.config.kos_check {
+        Ok(())
+    }
+
+    fn kos_verify<C: Channel + ?Sized>(&mut self, ch: &mut C, out: &[Block]) -> Result<(), OtError> {
+        let total = out.len();
+        {
             let mut seed = [0u8; 16];
             self.rng.fill_bytes(&mut seed);
             ch.send(&seed)?;
@@ -204,7 +240,7 @@ impl CotSender {
             };
             let chi = kos_coefficients(Block::from_bytes(seed), total);
             let (mut lo, mut hi) = (0u128, 0u128);
-            for (c, q) in chi.iter().zip(&out) {
+            for (c, q) in chi.iter().zip(out) {
                 let (l, h) = gf128::clmul(c.0, q.0);
                 lo ^= l;
                 hi ^= h;
@@ -215,8 +251,7 @@ impl CotSender {
                 return Err(OtError::ConsistencyCheckFailed { peer: ch.peer().to_string() });
             }
         }
-        out.truncate(n);
-        Ok(out)
+        Ok(())
     }
 
     /// Takes `n` correlated OTs from the pool of precomputed ones, refilling it (a protocol
@@ -266,6 +301,8 @@ impl CotReceiver {
             pool_bits: Vec::new(),
             pool: Vec::new(),
             pool_pos: 0,
+            t_cols: Vec::new(),
+            u_cols: Vec::new(),
         })
     }
 
@@ -284,21 +321,37 @@ impl CotReceiver {
             packed[n / 8] |= pad[0] & !((1u8 << (n % 8)) - 1);
         }
         self.rng.fill_bytes(&mut packed[n.div_ceil(8)..]);
-        let out = self.extend_packed(ch, &packed, total, n)?;
+        let mut out = Vec::new();
+        self.extend_packed(ch, &packed, total, n, &mut out)?;
         packed.zeroize();
         Ok(out)
     }
 
     /// Extends by `n` correlated OTs with uniformly random choice bits: returns `(r_i, t_i)`.
     pub fn extend_random<C: Channel + ?Sized>(&mut self, ch: &mut C, n: usize) -> Result<(Vec<bool>, Vec<Block>), OtError> {
-        let extra = if self.config.kos_check { KOS_EXTRA_OTS } else { 0 };
-        let total = (n + extra).div_ceil(128) * 128;
-        let mut packed = vec![0u8; total / 8];
-        self.rng.fill_bytes(&mut packed);
-        let out = self.extend_packed(ch, &packed, total, n)?;
+        let (mut packed, mut out) = (Vec::new(), Vec::new());
+        self.extend_random_into(ch, n, &mut packed, &mut out)?;
         let bits = (0..n).map(|i| (packed[i / 8] >> (i % 8)) & 1 == 1).collect();
         packed.zeroize();
         Ok((bits, out))
+    }
+
+    /// As [`CotReceiver::extend_random`], writing the choice bits packed LSB first into
+    /// `choices` (bit `i` of byte `i / 8` is `r_i`; padding bits beyond `n` are random) and the
+    /// `t_i` into `out`; both are cleared first and their capacity is reused.
+    pub fn extend_random_into<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        n: usize,
+        choices: &mut Vec<u8>,
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
+        let extra = if self.config.kos_check { KOS_EXTRA_OTS } else { 0 };
+        let total = (n + extra).div_ceil(128) * 128;
+        choices.clear();
+        choices.resize(total / 8, 0);
+        self.rng.fill_bytes(choices);
+        self.extend_packed(ch, choices, total, n, out)
     }
 
     fn extend_packed<C: Channel + ?Sized>(
@@ -307,10 +360,11 @@ impl CotReceiver {
         packed: &[u8],
         total: usize,
         n: usize,
-    ) -> Result<Vec<Block>, OtError> {
-        let mut out = vec![Block::ZERO; total];
-        let mut t_cols = Vec::new();
-        let mut u_cols = Vec::new();
+        out: &mut Vec<Block>,
+    ) -> Result<(), OtError> {
+        out.clear();
+        out.resize(total, Block::ZERO);
+        let (mut t_cols, mut u_cols) = (std::mem::take(&mut self.t_cols), std::mem::take(&mut self.u_cols));
         let mut done = 0;
         while done < total {
             let m = (total - done).min(CHUNK_OTS);
@@ -329,19 +383,24 @@ impl CotReceiver {
                     }
                 }
             }
-            ch.send(as_bytes(&u_cols))?;
-            ch.flush()?;
+            let sent = ch.send(as_bytes(&u_cols)).and_then(|()| ch.flush());
+            if let Err(e) = sent {
+                t_cols.zeroize();
+                (self.t_cols, self.u_cols) = (t_cols, u_cols);
+                return Err(e.into());
+            }
             transpose_128xn(as_bytes(&t_cols), &mut out[done..done + m]);
             self.counter += blocks_per_col as u128;
             done += m;
         }
         t_cols.zeroize();
+        (self.t_cols, self.u_cols) = (t_cols, u_cols);
         if self.config.kos_check {
             let seed = Block::from_slice(&ch.recv_exact_len(16)?).unwrap_or_default();
             let chi = kos_coefficients(seed, total);
             let (mut lo, mut hi) = (0u128, 0u128);
             let mut x = 0u128;
-            for (i, (c, t)) in chi.iter().zip(&out).enumerate() {
+            for (i, (c, t)) in chi.iter().zip(out.iter()).enumerate() {
                 let (l, h) = gf128::clmul(c.0, t.0);
                 lo ^= l;
                 hi ^= h;
@@ -355,7 +414,7 @@ impl CotReceiver {
             ch.flush()?;
         }
         out.truncate(n);
-        Ok(out)
+        Ok(())
     }
 
     /// Takes `n` random correlated OTs `(r_i, t_i)` from the pool (see [`CotSender::take`]).

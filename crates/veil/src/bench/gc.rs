@@ -183,19 +183,23 @@ fn ot_rate(pki: &std::path::Path, n: usize, samples: usize) -> anyhow::Result<f6
     let sender = std::thread::spawn(move || -> anyhow::Result<()> {
         let (mut ch, _) = listener.accept(cfg)?;
         let mut s = CotSender::setup(&mut ch, IknpConfig::default(), &mut OsRng)?;
+        let mut q = Vec::new();
         for _ in 0..=samples {
-            std::hint::black_box(s.extend(&mut ch, n)?);
+            s.extend_into(&mut ch, n, &mut q)?;
+            std::hint::black_box(&q);
         }
         Ok(())
     });
     let mut ch = veil_transport::connect(addr, "garbler", &e_id, config)?;
     let mut r = CotReceiver::setup(&mut ch, IknpConfig::default(), &mut OsRng)?;
-    std::hint::black_box(r.extend_random(&mut ch, n)?);
+    let (mut choices, mut t) = (Vec::new(), Vec::new());
+    r.extend_random_into(&mut ch, n, &mut choices, &mut t)?;
     let mut rates = Vec::with_capacity(samples);
     for _ in 0..samples {
-        let t = Instant::now();
-        std::hint::black_box(r.extend_random(&mut ch, n)?);
-        rates.push(n as f64 / t.elapsed().as_secs_f64());
+        let start = Instant::now();
+        r.extend_random_into(&mut ch, n, &mut choices, &mut t)?;
+        std::hint::black_box(&t);
+        rates.push(n as f64 / start.elapsed().as_secs_f64());
     }
     sender.join().map_err(|_| anyhow::anyhow!("the OT sender thread panicked"))??;
     rates.sort_by(|a, b| a.total_cmp(b));
