@@ -7,6 +7,7 @@
 mod ckks;
 mod gc;
 mod mpc;
+mod threshold;
 mod transport;
 
 use std::time::{Duration, Instant};
@@ -43,6 +44,8 @@ pub enum Suite {
     Gc,
     /// Secret-sharing MPC: 2 parties + dealer and 3 parties replicated, as separate processes.
     Mpc,
+    /// Threshold CKKS: collective keys, partial decryption, merge, 2/3/5 parties at N=16384.
+    Threshold,
     /// Link floor: round-trip latency and 64 KiB throughput over loopback, TLS 1.3 and plain TCP.
     Transport,
 }
@@ -54,6 +57,7 @@ impl Suite {
             Suite::Transport => "transport",
             Suite::Gc => "gc",
             Suite::Mpc => "mpc",
+            Suite::Threshold => "threshold",
         }
     }
 }
@@ -65,6 +69,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         Suite::Transport => transport::run(&mut report)?,
         Suite::Gc => gc::run(&mut report)?,
         Suite::Mpc => mpc::run(&mut report)?,
+        Suite::Threshold => threshold::run(&mut report)?,
     }
     #[allow(unreachable_code)]
     {
