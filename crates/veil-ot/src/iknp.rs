@@ -20,7 +20,7 @@ use zeroize::Zeroize;
 
 use crate::aes::Aes;
 use crate::block::as_bytes;
-use crate::transpose::transpose_128xn;
+use crate::transpose::transpose_128xn_strided;
 use crate::{base, gf128, Block, OtError};
 
 /// Security parameter: number of base OTs / columns.
@@ -28,6 +28,10 @@ pub const KAPPA: usize = 128;
 
 /// OTs per message of the extension (each message carries `16 · CHUNK_OTS` bytes).
 pub const CHUNK_OTS: usize = 1 << 15;
+
+/// Padding after each column in the local matrices (64 bytes), so that the rows the
+/// transposition reads together do not alias in the L1 cache.
+const ROW_PAD_BLOCKS: usize = 4;
 
 /// Extra random OTs sacrificed by the KOS check (κ + statistical margin, rounded to 128).
 pub const KOS_EXTRA_OTS: usize = 256;
@@ -207,9 +211,11 @@ impl CotSender {
             if msg.len() != 16 * m {
                 return Err(wrong_len(ch.peer(), "OT-extension matrix", 16 * m, msg.len()));
             }
+            let stride = blocks_per_col + ROW_PAD_BLOCKS;
             cols.clear();
-            cols.resize(KAPPA * blocks_per_col, Block::ZERO);
-            for (j, col) in cols.chunks_exact_mut(blocks_per_col).enumerate() {
+            cols.resize(KAPPA * stride, Block::ZERO);
+            for (j, row) in cols.chunks_exact_mut(stride).enumerate() {
+                let col = &mut row[..blocks_per_col];
                 self.prgs[j].ctr_keystream(self.counter, col);
                 let s = Block::mask((self.delta.0 >> j) & 1 == 1);
                 let u = &msg[16 * j * blocks_per_col..16 * (j + 1) * blocks_per_col];
@@ -219,7 +225,7 @@ impl CotSender {
                     }
                 }
             }
-            transpose_128xn(as_bytes(cols), &mut out[done..done + m]);
+            transpose_128xn_strided(as_bytes(cols), 16 * stride, &mut out[done..done + m]);
             self.counter += blocks_per_col as u128;
             done += m;
         }
@@ -369,12 +375,14 @@ impl CotReceiver {
         while done < total {
             let m = (total - done).min(CHUNK_OTS);
             let blocks_per_col = m / 128;
+            let stride = blocks_per_col + ROW_PAD_BLOCKS;
             t_cols.clear();
-            t_cols.resize(KAPPA * blocks_per_col, Block::ZERO);
+            t_cols.resize(KAPPA * stride, Block::ZERO);
             u_cols.clear();
             u_cols.resize(KAPPA * blocks_per_col, Block::ZERO);
             let r = &packed[done / 8..(done + m) / 8];
-            for (j, (t, u)) in t_cols.chunks_exact_mut(blocks_per_col).zip(u_cols.chunks_exact_mut(blocks_per_col)).enumerate() {
+            for (j, (t, u)) in t_cols.chunks_exact_mut(stride).zip(u_cols.chunks_exact_mut(blocks_per_col)).enumerate() {
+                let t = &mut t[..blocks_per_col];
                 self.prgs[j][0].ctr_keystream(self.counter, t);
                 self.prgs[j][1].ctr_keystream(self.counter, u);
                 for ((ub, tb), rb) in u.iter_mut().zip(t.iter()).zip(r.chunks_exact(16)) {
@@ -389,7 +397,7 @@ impl CotReceiver {
                 (self.t_cols, self.u_cols) = (t_cols, u_cols);
                 return Err(e.into());
             }
-            transpose_128xn(as_bytes(&t_cols), &mut out[done..done + m]);
+            transpose_128xn_strided(as_bytes(&t_cols), 16 * stride, &mut out[done..done + m]);
             self.counter += blocks_per_col as u128;
             done += m;
         }

@@ -11,22 +11,29 @@ use crate::Block;
 /// 8 and `rows.len() == 16 * n`, `out.len() == n`; otherwise nothing is written and `false`
 /// is returned.
 pub fn transpose_128xn(rows: &[u8], out: &mut [Block]) -> bool {
+    rows.len() == 16 * out.len() && transpose_128xn_strided(rows, out.len() / 8, out)
+}
+
+/// As [`transpose_128xn`], with row `j` starting at byte `j · stride` (`stride ≥ n / 8`).
+/// A stride that is not a multiple of 4096 bytes (e.g. `n / 8 + 64`) keeps the 16 or 32
+/// rows read together out of the same L1 cache set.
+pub fn transpose_128xn_strided(rows: &[u8], stride: usize, out: &mut [Block]) -> bool {
     let n = out.len();
-    if n % 8 != 0 || rows.len() != 16 * n {
+    if n % 8 != 0 || stride < n / 8 || rows.len() < 127 * stride + n / 8 {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 detected just above; bounds were checked above.
-            unsafe { avx2(rows, out) };
+            unsafe { avx2(rows, stride, out) };
         } else {
             // SAFETY: SSE2 is part of the x86_64 baseline; bounds were checked above.
-            unsafe { sse2(rows, out) };
+            unsafe { sse2(rows, stride, out) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    portable(rows, out);
+    tail(rows, stride, out, 0);
     true
 }
 
@@ -44,18 +51,18 @@ pub fn portable(rows: &[u8], out: &mut [Block]) {
     }
 }
 
-/// Loads 8 bytes (from offset `base`) of each of the 16 rows `base + k·row_bytes` and
+/// Loads 8 bytes (from offset `base`) of each of the 16 rows `base + k·stride` and
 /// transposes them: element `b` of the result holds byte `b` of rows 0..16.
 ///
 /// # Safety
-/// `base + 15·row_bytes + 8 <= rows.len()`.
+/// `base + 15·stride + 8 <= rows.len()`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn gather_16x8(rows: &[u8], base: usize, row_bytes: usize) -> [core::arch::x86_64::__m128i; 8] {
+unsafe fn gather_16x8(rows: &[u8], base: usize, stride: usize) -> [core::arch::x86_64::__m128i; 8] {
     use core::arch::x86_64::*;
     // SAFETY: the caller guarantees every 8-byte load lies inside `rows`; SSE2 is baseline.
     unsafe {
-        let x: [__m128i; 16] = std::array::from_fn(|k| _mm_loadl_epi64(rows.as_ptr().add(base + k * row_bytes).cast()));
+        let x: [__m128i; 16] = std::array::from_fn(|k| _mm_loadl_epi64(rows.as_ptr().add(base + k * stride).cast()));
         let a: [__m128i; 8] = std::array::from_fn(|k| _mm_unpacklo_epi8(x[2 * k], x[2 * k + 1]));
         // b[2m]: rows 4m..4m+4, bytes 0-3; b[2m+1]: the same rows, bytes 4-7.
         let b: [__m128i; 8] = std::array::from_fn(|k| {
@@ -90,7 +97,7 @@ unsafe fn gather_16x8(rows: &[u8], base: usize, row_bytes: usize) -> [core::arch
 /// The AVX2 kernel: 32 input rows per `movemask`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn avx2(rows: &[u8], out: &mut [Block]) {
+unsafe fn avx2(rows: &[u8], stride: usize, out: &mut [Block]) {
     use core::arch::x86_64::*;
     let n = out.len();
     let row_bytes = n / 8;
@@ -98,9 +105,9 @@ unsafe fn avx2(rows: &[u8], out: &mut [Block]) {
     while ib + 8 <= row_bytes {
         let mut acc = [[0u8; 16]; 64];
         for jb in 0..4 {
-            let base = jb * 32 * row_bytes + ib;
-            // SAFETY: `base + 31·row_bytes + 8 <= 16·n = rows.len()` (checked by the caller).
-            let (lo, hi) = unsafe { (gather_16x8(rows, base, row_bytes), gather_16x8(rows, base + 16 * row_bytes, row_bytes)) };
+            let base = jb * 32 * stride + ib;
+            // SAFETY: `base + 31·stride + 8 <= 127·stride + n/8 <= rows.len()` (checked by the caller).
+            let (lo, hi) = unsafe { (gather_16x8(rows, base, stride), gather_16x8(rows, base + 16 * stride, stride)) };
             for byte in 0..8 {
                 let mut v = _mm256_set_m128i(hi[byte], lo[byte]);
                 for bit in (0..8).rev() {
@@ -116,18 +123,18 @@ unsafe fn avx2(rows: &[u8], out: &mut [Block]) {
         ib += 8;
     }
     if ib < row_bytes {
-        tail(rows, out, ib);
+        tail(rows, stride, out, ib);
     }
 }
 
 /// Output rows from input byte `ib` on, bit by bit (the part that does not fill 8 bytes).
-fn tail(rows: &[u8], out: &mut [Block], mut ib: usize) {
+fn tail(rows: &[u8], stride: usize, out: &mut [Block], mut ib: usize) {
     let row_bytes = out.len() / 8;
     while ib < row_bytes {
         for bit in 0..8 {
             let mut v = 0u128;
             for j in 0..128 {
-                v |= (((rows[j * row_bytes + ib] >> bit) & 1) as u128) << j;
+                v |= (((rows[j * stride + ib] >> bit) & 1) as u128) << j;
             }
             out[ib * 8 + bit] = Block(v);
         }
@@ -137,7 +144,7 @@ fn tail(rows: &[u8], out: &mut [Block], mut ib: usize) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-unsafe fn sse2(rows: &[u8], out: &mut [Block]) {
+unsafe fn sse2(rows: &[u8], stride: usize, out: &mut [Block]) {
     use core::arch::x86_64::*;
     let n = out.len();
     let row_bytes = n / 8;
@@ -148,8 +155,8 @@ unsafe fn sse2(rows: &[u8], out: &mut [Block]) {
     while ib + 8 <= row_bytes {
         let mut acc = [[0u8; 16]; 64];
         for jb in 0..8 {
-            // SAFETY: `jb·16·row_bytes + ib + 15·row_bytes + 8 <= 16·n` (checked by the caller).
-            let v8 = unsafe { gather_16x8(rows, jb * 16 * row_bytes + ib, row_bytes) };
+            // SAFETY: `jb·16·stride + ib + 15·stride + 8 <= 127·stride + n/8 <= rows.len()`.
+            let v8 = unsafe { gather_16x8(rows, jb * 16 * stride + ib, stride) };
             for (byte, mut v) in v8.into_iter().enumerate() {
                 for bit in (0..8).rev() {
                     let m = (_mm_movemask_epi8(v) as u16).to_le_bytes();
@@ -164,7 +171,7 @@ unsafe fn sse2(rows: &[u8], out: &mut [Block]) {
         ib += 8;
     }
     if ib < row_bytes {
-        tail(rows, out, ib);
+        tail(rows, stride, out, ib);
     }
 }
 
@@ -188,10 +195,26 @@ mod tests {
             {
                 let mut sse = vec![Block::ZERO; n];
                 // SAFETY: SSE2 is baseline; shapes as checked by `transpose_128xn` above.
-                unsafe { sse2(&rows, &mut sse) };
+                unsafe { sse2(&rows, n / 8, &mut sse) };
                 prop_assert_eq!(&sse, &slow);
             }
         }
+    }
+
+    #[test]
+    fn strided_rows_transpose_like_packed_ones() {
+        let n = 200;
+        let stride = n / 8 + 7;
+        let packed: Vec<u8> = (0..16 * n).map(|i| (i * 37 % 251) as u8).collect();
+        let mut strided = vec![0xeeu8; 128 * stride];
+        for j in 0..128 {
+            strided[j * stride..j * stride + n / 8].copy_from_slice(&packed[j * n / 8..(j + 1) * n / 8]);
+        }
+        let (mut a, mut b) = (vec![Block::ZERO; n], vec![Block::ZERO; n]);
+        assert!(transpose_128xn(&packed, &mut a));
+        assert!(transpose_128xn_strided(&strided, stride, &mut b));
+        assert_eq!(a, b);
+        assert!(!transpose_128xn_strided(&strided, n / 8 - 1, &mut b));
     }
 
     #[test]
