@@ -46,6 +46,32 @@ pub trait Engine {
     fn piecewise(&mut self, x: &Self::T, f: &Piecewise) -> Result<Self::T, MpcError>;
     /// Reveals to every computing party.
     fn reveal(&mut self, x: &Self::T) -> Result<Vec<u64>, MpcError>;
+
+    /// `act(x·w + b)`, truncated once; protocols may fuse the steps to save rounds.
+    fn dense_act(&mut self, x: &Self::T, w: &Self::Op, b: &Self::T, act: Option<Act<'_>>) -> Result<Self::T, MpcError> {
+        let xo = self.prepare(&[x])?.pop().ok_or_else(|| MpcError::Config("prepare returned nothing".into()))?;
+        let z = self.matmul_trunc(&xo, w)?;
+        self.release(xo);
+        let z = self.add_row(&z, b)?;
+        match act {
+            None => Ok(z),
+            Some(Act::Relu) => self.relu(&z),
+            Some(Act::Piecewise(f)) => self.piecewise(&z, f),
+        }
+    }
+
+    /// Reveals `act(x·w + b)` to every computing party.
+    fn dense_act_reveal(&mut self, x: &Self::T, w: &Self::Op, b: &Self::T, act: Option<Act<'_>>) -> Result<Vec<u64>, MpcError> {
+        let y = self.dense_act(x, w, b, act)?;
+        self.reveal(&y)
+    }
+}
+
+/// An activation fused into a dense layer.
+#[derive(Clone, Copy, Debug)]
+pub enum Act<'a> {
+    Relu,
+    Piecewise(&'a Piecewise),
 }
 
 fn slice(v: &[u64], cols: usize, start: usize, end: usize) -> Vec<u64> {
@@ -202,6 +228,12 @@ impl Engine for ThreePc {
     }
     fn reveal(&mut self, x: &Rep) -> Result<Vec<u64>, MpcError> {
         ThreePc::reveal(self, x)
+    }
+    fn dense_act(&mut self, x: &Rep, w: &Rep, b: &Rep, act: Option<Act<'_>>) -> Result<Rep, MpcError> {
+        ThreePc::dense_act(self, x, w, b, act)
+    }
+    fn dense_act_reveal(&mut self, x: &Rep, w: &Rep, b: &Rep, act: Option<Act<'_>>) -> Result<Vec<u64>, MpcError> {
+        ThreePc::dense_act_reveal(self, x, w, b, act)
     }
 }
 
@@ -413,6 +445,45 @@ pub fn infer<E: Engine>(eng: &mut E, model: &SharedModel<E>, x: &E::T) -> Result
         };
     }
     Ok(h)
+}
+
+/// Secure inference revealed to every computing party, with each dense layer fused with the
+/// activation that follows it (fewer rounds in 3PC: the truncated product stays in 2-out-of-2
+/// form for the comparison, and the last layer is revealed before truncation).
+pub fn infer_reveal<E: Engine>(eng: &mut E, model: &SharedModel<E>, x: &E::T) -> Result<Vec<u64>, MpcError> {
+    let (_, cols) = E::shape(x);
+    if cols != model.arch.inputs {
+        return Err(MpcError::Shape { op: "secure inference", expected: format!("{} features", model.arch.inputs), got: format!("{cols} features") });
+    }
+    let mut h = x.clone();
+    let mut i = 0;
+    let n = model.layers.len();
+    while i < n {
+        match &model.layers[i] {
+            SharedLayer::Dense { w, b } => {
+                let act = match model.layers.get(i + 1) {
+                    Some(SharedLayer::Relu) => Some(Act::Relu),
+                    Some(SharedLayer::Sigmoid(f)) => Some(Act::Piecewise(f)),
+                    _ => None,
+                };
+                let used = 1 + usize::from(act.is_some());
+                if i + used == n {
+                    return eng.dense_act_reveal(&h, w, b, act);
+                }
+                h = eng.dense_act(&h, w, b, act)?;
+                i += used;
+            }
+            SharedLayer::Relu => {
+                h = eng.relu(&h)?;
+                i += 1;
+            }
+            SharedLayer::Sigmoid(f) => {
+                h = eng.piecewise(&h, f)?;
+                i += 1;
+            }
+        }
+    }
+    eng.reveal(&h)
 }
 
 /// Decodes a revealed result into a matrix.

@@ -377,6 +377,100 @@ impl ThreePc {
         crate::twopc::Shared { rows: x.rows, cols: x.cols, v }
     }
 
+    /// The 3-out-of-3 sharing of `x·w` (local), plus `b·2^f` when `bias` is given.
+    fn matmul_3of3(&mut self, x: &Rep, w: &Rep, bias: Option<&Rep>) -> Result<Vec<u64>, MpcError> {
+        let (m, k, n) = (x.rows, x.cols, w.cols);
+        if w.rows != k {
+            return Err(MpcError::Shape { op: "dense layer", expected: format!("{k} rows of weights"), got: format!("{}×{}", w.rows, w.cols) });
+        }
+        let mut z = self.zero_share(m * n);
+        ring::matmul_acc(&mut z, &x.a, &ring::add(&w.a, &w.b), m, k, n);
+        ring::matmul_acc(&mut z, &x.b, &w.a, m, k, n);
+        if let Some(b) = bias {
+            if b.len() != n {
+                return Err(MpcError::Shape { op: "dense bias", expected: format!("{n} values"), got: format!("{}", b.len()) });
+            }
+            let f = self.fp.frac_bits();
+            for row in z.chunks_mut(n.max(1)) {
+                for (v, bi) in row.iter_mut().zip(&b.a) {
+                    *v = v.wrapping_add(bi << f);
+                }
+            }
+        }
+        Ok(z)
+    }
+
+    /// `act(x·w + b)`: the product goes to 2-out-of-2 form between parties 0 and 1 (one
+    /// round), is truncated there, passes the activation in that form, and is re-shared (one
+    /// round): 2 rounds plus the activation's 8.
+    pub fn dense_act(&mut self, x: &Rep, w: &Rep, b: &Rep, act: Option<crate::nn::Act<'_>>) -> Result<Rep, MpcError> {
+        let y = self.dense_act_2of2(x, w, b, act)?;
+        self.from_2of2(x.rows, w.cols, y)
+    }
+
+    fn dense_act_2of2(&mut self, x: &Rep, w: &Rep, b: &Rep, act: Option<crate::nn::Act<'_>>) -> Result<Vec<u64>, MpcError> {
+        let z = self.matmul_3of3(x, w, None)?;
+        let n = z.len();
+        self.rounds += 1;
+        let mut v = match self.me {
+            0 => z,
+            1 => {
+                let z2 = self.recv(2, n, "dense layer")?;
+                ring::add(&z, &z2)
+            }
+            _ => {
+                self.send(1, &z)?;
+                vec![0; n]
+            }
+        };
+        if self.me < 2 {
+            self.fp.trunc_share(self.me, &mut v);
+            let bias = self.to_2of2(b);
+            for row in v.chunks_mut(w.cols.max(1)) {
+                ring::add_assign(row, &bias.v);
+            }
+        }
+        let s = crate::twopc::Shared { rows: x.rows, cols: w.cols, v };
+        Ok(match act {
+            None => s.v,
+            Some(crate::nn::Act::Relu) => self.two.relu(&s)?.v,
+            Some(crate::nn::Act::Piecewise(f)) => self.two.piecewise(&s, f)?.v,
+        })
+    }
+
+    /// Reveals `act(x·w + b)` to all parties. Without an activation the product is revealed
+    /// before truncation and truncated in the clear (exact, one round); with one, the
+    /// 2-out-of-2 result is revealed directly (one round after the activation).
+    pub fn dense_act_reveal(&mut self, x: &Rep, w: &Rep, b: &Rep, act: Option<crate::nn::Act<'_>>) -> Result<Vec<u64>, MpcError> {
+        self.rounds += 1;
+        let (nx, pv) = (self.next(), self.prev());
+        if act.is_none() {
+            let z = self.matmul_3of3(x, w, Some(b))?;
+            self.send(nx, &z)?;
+            self.send(pv, &z)?;
+            let a = self.recv(nx, z.len(), "reveal")?;
+            let c = self.recv(pv, z.len(), "reveal")?;
+            let f = self.fp.frac_bits();
+            return Ok((0..z.len()).map(|i| ((z[i].wrapping_add(a[i]).wrapping_add(c[i]) as i64) >> f) as u64).collect());
+        }
+        let y = self.dense_act_2of2(x, w, b, act)?;
+        let n = y.len();
+        match self.me {
+            0 | 1 => {
+                let other = 1 - self.me;
+                self.send(other, &y)?;
+                self.send(2, &y)?;
+                let t = self.recv(other, n, "reveal")?;
+                Ok(ring::add(&y, &t))
+            }
+            _ => {
+                let a = self.recv(0, n, "reveal")?;
+                let c = self.recv(1, n, "reveal")?;
+                Ok(ring::add(&a, &c))
+            }
+        }
+    }
+
     /// `max(x, 0)` (nine rounds).
     pub fn relu(&mut self, x: &Rep) -> Result<Rep, MpcError> {
         let s = self.to_2of2(x);
@@ -389,5 +483,19 @@ impl ThreePc {
         let s = self.to_2of2(x);
         let y = self.two.piecewise(&s, f)?;
         self.from_2of2(x.rows, x.cols, y.v)
+    }
+
+    /// Row-wise maximum (see [`TwoPc::max_rows`]; one more round to re-share).
+    pub fn max_rows(&mut self, x: &Rep) -> Result<Rep, MpcError> {
+        let s = self.to_2of2(x);
+        let y = self.two.max_rows(&s)?;
+        self.from_2of2(x.rows, 1, y.v)
+    }
+
+    /// Row-wise argmax (see [`TwoPc::argmax_rows`]).
+    pub fn argmax_rows(&mut self, x: &Rep) -> Result<Rep, MpcError> {
+        let s = self.to_2of2(x);
+        let y = self.two.argmax_rows(&s)?;
+        self.from_2of2(x.rows, 1, y.v)
     }
 }

@@ -627,4 +627,53 @@ impl TwoPc {
         ring::add_assign(&mut out.v, &off);
         Ok(out)
     }
+
+    /// Row-wise maximum, `rows × 1`: a tree of `max(a, b) = b + ReLU(a − b)`, 8 rounds per
+    /// level, ⌈log₂ cols⌉ levels. Exact (no approximation).
+    pub fn max_rows(&mut self, x: &Shared) -> Result<Shared, MpcError> {
+        if x.cols == 0 {
+            return Err(MpcError::Shape { op: "max_rows", expected: "at least one column".into(), got: "0".into() });
+        }
+        let rows = x.rows;
+        let mut cur: Vec<Vec<u64>> = (0..rows).map(|r| x.v[r * x.cols..(r + 1) * x.cols].to_vec()).collect();
+        let mut c = x.cols;
+        while c > 1 {
+            let h = c / 2;
+            let mut d = Vec::with_capacity(rows * h);
+            for row in &cur {
+                for j in 0..h {
+                    d.push(row[j].wrapping_sub(row[h + j]));
+                }
+            }
+            let r = self.relu(&Shared { rows: 1, cols: d.len(), v: d })?;
+            for (ri, row) in cur.iter_mut().enumerate() {
+                let mut next: Vec<u64> = (0..h).map(|j| row[h + j].wrapping_add(r.v[ri * h + j])).collect();
+                if c % 2 == 1 {
+                    next.push(row[c - 1]);
+                }
+                *row = next;
+            }
+            c = c.div_ceil(2);
+        }
+        Ok(Shared { rows, cols: 1, v: cur.into_iter().map(|r| r[0]).collect() })
+    }
+
+    /// Row-wise index of the maximum, as a fixed-point shared integer (`rows × 1`): the
+    /// maximum, then one batched comparison `[x_j ≥ max]` giving a one-hot row, then
+    /// `Σ j·e_j`. Assumes a unique maximum per row (ties return the sum of the tied indices).
+    pub fn argmax_rows(&mut self, x: &Shared) -> Result<Shared, MpcError> {
+        let m = self.max_rows(x)?;
+        let mut d = Vec::with_capacity(x.len());
+        for r in 0..x.rows {
+            for j in 0..x.cols {
+                d.push(x.v[r * x.cols + j].wrapping_sub(m.v[r]));
+            }
+        }
+        let (_, bit) = self.compare_mul(&Shared { rows: 1, cols: d.len(), v: d }, &[0])?;
+        let one = 1u64 << self.fp.frac_bits();
+        let v = (0..x.rows)
+            .map(|r| (0..x.cols).fold(0u64, |acc, j| acc.wrapping_add(bit[r * x.cols + j].wrapping_mul(one.wrapping_mul(j as u64)))))
+            .collect();
+        Ok(Shared { rows: x.rows, cols: 1, v })
+    }
 }

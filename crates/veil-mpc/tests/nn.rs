@@ -28,7 +28,9 @@ fn secure_infer<E: Engine>(e: &mut E, model: &Model, x: &Matrix) -> Result<Vec<u
     let sm = nn::share_model(e, 0, owner_model, &arch)?;
     let xs = e.input(1, x.rows(), x.cols(), Some(&fp.encode_all(x.data())?))?;
     let y = nn::infer(e, &sm, &xs)?;
-    e.reveal(&y)
+    let mut out = e.reveal(&y)?;
+    out.extend(nn::infer_reveal(e, &sm, &xs)?);
+    Ok(out)
 }
 
 fn check_inference(model: &Model, x: &Matrix, tol: f64) {
@@ -37,10 +39,13 @@ fn check_inference(model: &Model, x: &Matrix, tol: f64) {
     let r2 = run_2pc(fp, T, |e: &mut TwoPc| secure_infer(e, model, x));
     let r3 = run_3pc(fp, T, |e: &mut ThreePc| secure_infer(e, model, x));
     for (name, out) in [("2pc", r2[0].as_ref().expect("2pc party 0")), ("3pc", r3[0].as_ref().expect("3pc party 0"))] {
-        let got = nn::decode(fp, want.rows(), want.cols(), out).expect("decode");
-        let err = got.max_abs_diff(&want).expect("shape");
-        assert!(err < tol, "{name}: max error {err}");
-        assert_eq!(model.classes(&got), model.classes(&want), "{name}: classes differ");
+        let half = out.len() / 2;
+        for (path, part) in [("infer", &out[..half]), ("infer_reveal", &out[half..])] {
+            let got = nn::decode(fp, want.rows(), want.cols(), part).expect("decode");
+            let err = got.max_abs_diff(&want).expect("shape");
+            assert!(err < tol, "{name} {path}: max error {err}");
+            assert_eq!(model.classes(&got), model.classes(&want), "{name} {path}: classes differ");
+        }
     }
     assert_eq!(r2[1].as_ref().expect("2pc party 1"), r2[0].as_ref().expect("2pc party 0"));
 }

@@ -168,3 +168,43 @@ fn exp_within_stated_accuracy() {
     );
     assert!(max_err(&g2, &want) < 1.2e-3);
 }
+
+#[test]
+fn max_and_argmax_of_rows() {
+    let rows = 7;
+    let cols = 10;
+    let x = vals(6, rows * cols, 50.0);
+    let fp = FixedPoint::default();
+    let q: Vec<f64> = x.iter().map(|v| fp.decode(fp.encode(*v).expect("enc"))).collect();
+    let mut want = Vec::new();
+    for r in 0..rows {
+        let row = &q[r * cols..(r + 1) * cols];
+        want.push(row.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    }
+    for r in 0..rows {
+        let row = &q[r * cols..(r + 1) * cols];
+        let (i, _) = row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b });
+        want.push(i as f64);
+    }
+    let x2 = x.clone();
+    let (g2, g3) = both(
+        |e, fp| {
+            let a = e.input(Role::P0, rows, cols, Some(&fp.encode_all(&x2)?))?;
+            let m = e.max_rows(&a)?;
+            let i = e.argmax_rows(&a)?;
+            let mut out = e.reveal(&m)?;
+            out.extend(e.reveal(&i)?);
+            Ok(out)
+        },
+        |e, fp| {
+            let a = ThreePc::input(e, 0, rows, cols, Some(&fp.encode_all(&x2)?))?;
+            let m = e.max_rows(&a)?;
+            let i = e.argmax_rows(&a)?;
+            let mut out = e.reveal(&m)?;
+            out.extend(e.reveal(&i)?);
+            Ok(out)
+        },
+    );
+    assert_eq!(g2, want);
+    assert_eq!(g3, want);
+}

@@ -384,8 +384,7 @@ fn bench_loop<E: ShareIo>(e: &mut E, s: &Session, id: usize, case: &str, reps: u
             let mut out = Vec::new();
             let mut run = |e: &mut E| -> anyhow::Result<()> {
                 let xs = e.input(1, batch, sizes[0], (id == 1).then_some(&xe[..]))?;
-                let y = nn::infer(e, &sm, &xs)?;
-                out = e.reveal(&y)?;
+                out = nn::infer_reveal(e, &sm, &xs)?;
                 Ok(())
             };
             measure(e, &mut run, &mut times, &mut bytes, &mut rounds, true)?;
