@@ -8,6 +8,38 @@
 //! - [`pki`]: the small CA that issues the parties' certificates (`veil certs`), and
 //!   [`Identity`], a party's certificate, key and trusted roots loaded from a PKI directory.
 //!
+//! ```
+//! use std::time::Duration;
+//! use veil_transport::{connect, pki, Channel, ChannelConfig, Fingerprint, Identity, Listener};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! pki::create_local(dir.path(), &["alice", "bob"])?; // what `veil certs init` does
+//! let config = ChannelConfig::new(Fingerprint::derive("example/v1", b"parameters"))
+//!     .with_timeout(Duration::from_secs(5));
+//!
+//! let bob = Identity::load(dir.path(), "bob")?;
+//! let listener = Listener::bind("127.0.0.1:0".parse()?, &bob)?;
+//! let addr = listener.local_addr();
+//! let cfg = config.clone();
+//! let server = std::thread::spawn(move || -> Result<String, veil_transport::TransportError> {
+//!     let (mut link, peer) = listener.accept(cfg)?; // peer = "alice", from her certificate
+//!     let question = link.recv()?;
+//!     link.send(&[question[0] + 1])?;
+//!     link.flush()?;
+//!     Ok(peer)
+//! });
+//!
+//! let alice = Identity::load(dir.path(), "alice")?;
+//! let mut link = connect(addr, "bob", &alice, config)?; // checks bob's certificate
+//! link.send(&[41])?;
+//! assert_eq!(link.recv()?, [42]);
+//! assert_eq!(server.join().expect("server thread")?, "alice");
+//! assert_eq!(link.stats().rounds, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Security assumptions: the CA key is kept by whoever sets up the deployment and every party
 //! trusts only that CA; a party's name is the DNS name in its certificate, and a link is
 //! established only if both ends prove possession of a key certified for the name the other
