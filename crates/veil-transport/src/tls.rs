@@ -150,7 +150,7 @@ impl Write for TlsStream {
 }
 
 impl Drop for TlsStream {
-    /// Sends a TLS close_notify (best effort, waiting at most [`CLOSE_TIMEOUT`]), so that the
+    /// Sends a TLS close_notify (best effort, waiting at most 200 ms), so that the
     /// peer sees an orderly end of the link.
     fn drop(&mut self) {
         fn close<C, S>(conn: &mut C, sock: &mut BufferedSocket)
