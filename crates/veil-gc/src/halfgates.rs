@@ -20,7 +20,7 @@ use crate::schedule::{Op, Schedule};
 use crate::GcError;
 
 /// AND gates per streamed message (32 bytes each).
-pub const CHUNK_ANDS: usize = 4096;
+pub const CHUNK_ANDS: usize = 1024;
 
 /// Bytes of one garbled AND gate.
 pub const TABLE_BYTES: usize = 32;
@@ -51,9 +51,10 @@ macro_rules! hash_first {
     };
 }
 
-/// Garbles every gate of `schedule`. `labels` holds the zero labels of the input wires on
-/// entry and of every wire on return; `first_gate` is the session-wide ordinal of the first
-/// AND gate. Tables go to `sink` in chunks of [`CHUNK_ANDS`] gates.
+/// Garbles every gate of `schedule`. `labels` (of [`Schedule::num_slots`] blocks) holds the
+/// zero labels of the input wires on entry and those of the output wires, at
+/// [`Schedule::output_slots`], on return; `first_gate` is the session-wide ordinal of the
+/// first AND gate. Tables go to `sink` in chunks of [`CHUNK_ANDS`] gates.
 pub fn garble(
     schedule: &Schedule,
     labels: &mut [Block],
@@ -68,7 +69,7 @@ pub fn garble(
             Op::Xor { a, b, out } => labels[out as usize] = labels[a as usize] ^ labels[b as usize],
             Op::Not { a, out } => labels[out as usize] = labels[a as usize] ^ delta,
             Op::Copy { a, out } => labels[out as usize] = labels[a as usize],
-            Op::Const { value, out } => labels[out as usize] = constant_label(out) ^ delta.and_bit(value),
+            Op::Const { value, out, wire } => labels[out as usize] = constant_label(wire) ^ delta.and_bit(value),
             Op::Ands { first, count } => {
                 let gates = &schedule.ands[first as usize..(first + count) as usize];
                 let k = gates.len();
@@ -149,7 +150,8 @@ impl TableReader<'_> {
     }
 }
 
-/// Evaluates every gate of `schedule` on active labels (inputs filled on entry).
+/// Evaluates every gate of `schedule` on active labels (inputs filled on entry, outputs at
+/// [`Schedule::output_slots`] on return).
 pub fn evaluate(
     schedule: &Schedule,
     labels: &mut [Block],
@@ -162,7 +164,7 @@ pub fn evaluate(
         match *op {
             Op::Xor { a, b, out } => labels[out as usize] = labels[a as usize] ^ labels[b as usize],
             Op::Not { a, out } | Op::Copy { a, out } => labels[out as usize] = labels[a as usize],
-            Op::Const { out, .. } => labels[out as usize] = constant_label(out),
+            Op::Const { out, wire, .. } => labels[out as usize] = constant_label(wire),
             Op::Ands { first, count } => {
                 let gates = &schedule.ands[first as usize..(first + count) as usize];
                 let mut xs = [Block::ZERO; 8];

@@ -216,7 +216,7 @@ impl Garbler {
         let d = unpack_bits(&d_msg, ne).ok_or_else(|| message_len(ch.peer(), "evaluator input corrections", ne.div_ceil(8), d_msg.len()))?;
 
         self.labels.clear();
-        self.labels.resize(circuit.num_wires(), Block::ZERO);
+        self.labels.resize(program.schedule.num_slots(), Block::ZERO);
         let mut seeds = vec![0u8; 16 * ng];
         self.rng.fill_bytes(&mut seeds);
         let mut active = Vec::with_capacity(16 * ng);
@@ -237,9 +237,9 @@ impl Garbler {
         halfgates::garble(&program.schedule, &mut self.labels, delta, &self.hash, self.next_gate, &mut ChannelSink(ch))?;
         self.next_gate += program.schedule.num_and() as u64;
 
-        let first_out = circuit.first_output_wire();
         let mut decode = Vec::with_capacity(32 * circuit.num_outputs());
-        for (k, l0) in self.labels[first_out..].iter().enumerate() {
+        for (k, slot) in program.schedule.output_slots().iter().enumerate() {
+            let l0 = &self.labels[*slot as usize];
             decode.extend_from_slice(&decode_hash(*l0, k));
             decode.extend_from_slice(&decode_hash(*l0 ^ delta, k));
         }
@@ -312,7 +312,7 @@ impl Evaluator {
         ch.flush()?;
 
         self.labels.clear();
-        self.labels.resize(circuit.num_wires(), Block::ZERO);
+        self.labels.resize(program.schedule.num_slots(), Block::ZERO);
         if ng > 0 {
             let msg = ch.recv()?;
             if msg.len() != 16 * ng {
@@ -332,9 +332,9 @@ impl Evaluator {
         if decode.len() != 32 * n {
             return Err(message_len(ch.peer(), "output decoding table", 32 * n, decode.len()));
         }
-        let first_out = circuit.first_output_wire();
         let mut bits = Vec::with_capacity(n);
-        for (k, l) in self.labels[first_out..].iter().enumerate() {
+        for (k, slot) in program.schedule.output_slots().iter().enumerate() {
+            let l = &self.labels[*slot as usize];
             let h = decode_hash(*l, k);
             let bit = if h[..] == decode[32 * k..32 * k + 16] {
                 false

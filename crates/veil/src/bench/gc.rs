@@ -82,7 +82,7 @@ pub fn run(report: &mut Report) -> anyhow::Result<()> {
 fn garble_rate(circuit: &Circuit, reps: usize, samples: usize) -> f64 {
     let schedule = Schedule::new(circuit);
     let hash = TccrHash::new();
-    let mut labels = vec![Block::ZERO; circuit.num_wires()];
+    let mut labels = vec![Block::ZERO; schedule.num_slots()];
     for l in labels.iter_mut().take(circuit.num_inputs()) {
         *l = Block(((OsRng.next_u64() as u128) << 64) | OsRng.next_u64() as u128);
     }
