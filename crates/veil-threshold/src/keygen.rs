@@ -60,6 +60,40 @@ impl std::fmt::Debug for RelinEphemeral {
     }
 }
 
+impl RelinEphemeral {
+    /// Owner-only storage form, for a party that runs the two rounds in separate processes:
+    /// `"VTRE" | party u32 | session id [16] | veil-ckks secret-key bytes | BLAKE3 checksum [32]`.
+    pub fn to_bytes(&self, session: &Session) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut out = zeroize::Zeroizing::new(Vec::new());
+        out.extend_from_slice(b"VTRE");
+        out.extend_from_slice(&self.party.0.to_le_bytes());
+        out.extend_from_slice(&session.id().0);
+        out.extend_from_slice(&self.u.to_bytes());
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
+        out
+    }
+
+    /// Reads [`RelinEphemeral::to_bytes`] output for this session.
+    pub fn from_bytes(session: &Session, bytes: &[u8]) -> Result<Self, ThresholdError> {
+        let what = "relinearisation ephemeral secret";
+        if bytes.len() < 4 + 4 + 16 + 32 {
+            return Err(ThresholdError::Truncated { what, needed: 56 - bytes.len() });
+        }
+        let body = bytes.len() - 32;
+        if blake3::hash(&bytes[..body]).as_bytes() != &bytes[body..] {
+            return Err(ThresholdError::Malformed { what, reason: "checksum mismatch (corrupted file)".into() });
+        }
+        if &bytes[..4] != b"VTRE" || bytes[8..24] != session.id().0 {
+            return Err(ThresholdError::Malformed { what, reason: "not an ephemeral secret of this session".into() });
+        }
+        let party = crate::session::PartyId(u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]));
+        session.check_member(party)?;
+        let u = SecretKey::from_bytes(session.params(), &bytes[24..body])?;
+        Ok(Self { party, u })
+    }
+}
+
 /// The sum of the round-1 shares: `h_0[j] = −u·a_j + P·g_j·s + e`, `h_1[j] = s·a_j + e`
 /// (`u = Σ_i u_i`), and its digest, to which every round-2 share is bound.
 #[derive(Clone, Debug)]

@@ -54,13 +54,14 @@
 //!
 //! veil's default ([`Smudging::default_for`]): `σ = max(2^20, 2·B·sqrt(N))` with
 //! `B = 2^12` ([`smudging::DEFAULT_LOG2_CIPHERTEXT_ERROR`]: a ciphertext after one
-//! multiplication, relinearisation and rescaling of values in `[-1, 1]` measures
-//! `‖e_ct‖_∞ ≈ 2^11` at `N = 2^14`). At `N = 2^14` that is `σ = 2^20`, and against key
-//! recovery (κ = 128):
+//! multiplication, relinearisation and rescaling of values in `[-1, 1]` under a 2- to 5-party
+//! key measures `‖e_ct‖_∞ ≈ 2^{7.8}` to `2^{8.5}` at `N = 2^14`, `veil bench threshold`, case
+//! `ciphertext_error_log2`; `B` leaves a factor 2^3.5 of margin for deeper circuits and more
+//! parties). At `N = 2^14` that is `σ = 2^20`, and against key recovery (κ = 128):
 //!
 //! | released decryptions `Q` | 1 | 16 | 64 | 256 |
 //! | --- | --- | --- | --- | --- |
-//! | bits left (Rényi) | ≈ 118 | ≈ 92 | ≈ 65 | ≈ 20 |
+//! | bits left (Rényi) | ≈ 118 | ≈ 92 | ≈ 63 | ≈ 20 |
 //! | `log2 SD` bound | −2 | 0 | 1 | 2 |
 //!
 //! So: the default protects the key against key-recovery attacks for a few dozen released

@@ -41,6 +41,9 @@ enum Command {
     Gc(cmd::gc::GcArgs),
     /// Yao's millionaires' problem: two processes learn who is richer, and nothing else.
     Millionaires(cmd::gc::MillionairesArgs),
+    /// Threshold CKKS roles on files: collective key generation, encryption under the
+    /// collective key, evaluation, partial decryption and merge (`veil threshold --help`).
+    Threshold(cmd::threshold::ThresholdArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,5 +59,6 @@ fn main() -> anyhow::Result<()> {
         Command::Certs(args) => cmd::certs::run(args),
         Command::Gc(args) => cmd::gc::run(args),
         Command::Millionaires(args) => cmd::gc::run_millionaires(args),
+        Command::Threshold(args) => cmd::threshold::run(args),
     }
 }

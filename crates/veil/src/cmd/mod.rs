@@ -4,3 +4,4 @@ pub mod certs;
 pub mod demo;
 pub mod gc;
 pub mod mpc;
+pub mod threshold;

@@ -1,0 +1,496 @@
+//! `veil threshold ...`: the threshold-CKKS roles as commands on files.
+//!
+//! Every command is one local step of one role; the files in the exchange directory are what
+//! the parties would move over the network or by courier. Secret files (key shares, ephemeral
+//! secrets, the session file with its CRS seed) are written owner-only (0600) and never
+//! printed. A secure-inference run with two parties A (1) and B (2) and a server:
+//!
+//! ```text
+//! veil threshold init --parties 2 --out job/session.toml
+//! veil threshold keygen-share --session job/session.toml --party 1 --dir job     (A; B: --party 2)
+//! veil threshold aggregate-pk --session job/session.toml --dir job               (anyone)
+//! veil threshold relin-round1 --session job/session.toml --party 1 --dir job     (each party)
+//! veil threshold relin-round2 --session job/session.toml --party 1 --dir job     (each party)
+//! veil threshold rotation-share --session job/session.toml --party 1 --dir job --width 32
+//! veil threshold aggregate-eval-keys --session job/session.toml --dir job --width 32
+//! veil threshold encrypt --session job/session.toml --dir job --input rows.csv --width 32 --out job/a.ct
+//! veil threshold encrypt --session job/session.toml --dir job --input w.csv --width 32 --replicate --out job/b.ct
+//! veil threshold evaluate --session job/session.toml --dir job --a job/a.ct --b job/b.ct --width 32 --out job/score.ct
+//! veil threshold partial-decrypt --session job/session.toml --party 2 --dir job --ct job/score.ct --out job/b.share
+//! veil threshold merge --session job/session.toml --party 1 --dir job --ct job/score.ct --shares job/b.share --width 32 --count 100
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, PublicKey, RelinearizationKey};
+use veil_math::sampler::{Prng, Seed};
+use veil_threshold::round::{GaloisRound, PublicKeyRound, RelinRound1, RelinRound2};
+use veil_threshold::{
+    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinEphemeral, RelinKeyGen, SecretShare, Session, Share,
+    Smudging,
+};
+
+/// Options of `veil threshold`.
+#[derive(Debug, Args)]
+pub struct ThresholdArgs {
+    #[command(subcommand)]
+    pub step: Step,
+}
+
+/// Session file, exchange directory and party of a step.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Session file written by `veil threshold init` (secret: it holds the CRS seed).
+    #[arg(long)]
+    pub session: PathBuf,
+    /// Exchange directory: public shares, collective keys (and, owner-only, this party's secrets
+    /// unless --key-dir is given).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Where this party's secret files live (default: --dir).
+    #[arg(long)]
+    pub key_dir: Option<PathBuf>,
+}
+
+/// One step of one role.
+#[derive(Debug, Subcommand)]
+pub enum Step {
+    /// Start a session: parameters, a fresh CRS seed, the parties and the threshold.
+    Init {
+        /// Number of parties (ids 1..=N).
+        #[arg(long)]
+        parties: u32,
+        /// Parties needed to decrypt (default: all).
+        #[arg(long)]
+        threshold: Option<usize>,
+        /// CKKS parameter preset (names starting with `insecure_` are for tests only).
+        #[arg(long, default_value = "n16384_l6_sec128")]
+        preset: String,
+        /// Where to write the session file (owner-only).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Party: draw a secret-key share (owner-only file) and write its public-key share.
+    KeygenShare {
+        #[command(flatten)]
+        common: Common,
+        /// This party's id.
+        #[arg(long)]
+        party: u32,
+    },
+    /// Anyone: sum the public-key shares of every party into the collective public key.
+    AggregatePk {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Party: relinearisation key, round 1 (keeps an owner-only ephemeral secret for round 2).
+    RelinRound1 {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        party: u32,
+    },
+    /// Party: relinearisation key, round 2 (on the sum of every round-1 share).
+    RelinRound2 {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        party: u32,
+    },
+    /// Party: shares of the rotation keys for summing blocks of --width slots (steps 1, 2, 4, ...).
+    RotationShare {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        party: u32,
+        /// Block width (a power of two).
+        #[arg(long)]
+        width: usize,
+    },
+    /// Anyone: finalise the relinearisation and rotation keys the server needs.
+    AggregateEvalKeys {
+        #[command(flatten)]
+        common: Common,
+        /// Block width of the rotation keys (a power of two).
+        #[arg(long)]
+        width: usize,
+    },
+    /// Encryptor: encrypt a CSV under the collective public key; line r fills slots
+    /// [r·width, r·width + width) (with --replicate: the first line fills every block).
+    Encrypt {
+        #[command(flatten)]
+        common: Common,
+        /// CSV file of numbers.
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        width: usize,
+        #[arg(long)]
+        replicate: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Evaluator (server, no secret): block-wise inner products of two ciphertexts: slot
+    /// r·width of the result holds Σ_k a[r·width + k]·b[r·width + k].
+    Evaluate {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        a: PathBuf,
+        #[arg(long)]
+        b: PathBuf,
+        #[arg(long)]
+        width: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Decryptor: a partial decryption flooded with smudging noise, for the receiver.
+    PartialDecrypt {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        party: u32,
+        #[arg(long)]
+        ct: PathBuf,
+        /// log2 of the smudging standard deviation (default: veil's derived default, 2^20 at
+        /// N = 16384; see the veil-threshold docs for what it guarantees).
+        #[arg(long)]
+        smudging_bits: Option<f64>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Merge (the receiver): its own share plus every other party's partial decryption.
+    Merge {
+        #[command(flatten)]
+        common: Common,
+        /// The receiving party (merges its own share without releasing it).
+        #[arg(long)]
+        party: u32,
+        #[arg(long)]
+        ct: PathBuf,
+        /// The other parties' partial decryptions.
+        #[arg(long, num_args = 1..)]
+        shares: Vec<PathBuf>,
+        /// Print slot r·width for r < count (default width 1: the first `count` slots).
+        #[arg(long, default_value_t = 1)]
+        width: usize,
+        #[arg(long, default_value_t = 16)]
+        count: usize,
+        /// Apply the logistic function to each output (scores to probabilities).
+        #[arg(long)]
+        sigmoid: bool,
+        /// One JSON array on standard output instead of one value per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionFile {
+    preset: String,
+    crs: String,
+    parties: Vec<u32>,
+    threshold: usize,
+}
+
+pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
+    match args.step {
+        Step::Init { parties, threshold, preset, out } => init(parties, threshold, &preset, &out),
+        Step::KeygenShare { common, party } => keygen_share(&common, party),
+        Step::AggregatePk { common } => aggregate_pk(&common),
+        Step::RelinRound1 { common, party } => relin_round1(&common, party),
+        Step::RelinRound2 { common, party } => relin_round2(&common, party),
+        Step::RotationShare { common, party, width } => rotation_share(&common, party, width),
+        Step::AggregateEvalKeys { common, width } => aggregate_eval_keys(&common, width),
+        Step::Encrypt { common, input, width, replicate, out } => encrypt(&common, &input, width, replicate, &out),
+        Step::Evaluate { common, a, b, width, out } => evaluate(&common, &a, &b, width, &out),
+        Step::PartialDecrypt { common, party, ct, smudging_bits, out } => partial_decrypt(&common, party, &ct, smudging_bits, &out),
+        Step::Merge { common, party, ct, shares, width, count, sigmoid, json } => {
+            merge_cmd(&common, party, &ct, &shares, width, count, sigmoid, json)
+        }
+    }
+}
+
+/// Writes `bytes` to `path`, readable and writable by the owner only.
+fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> anyhow::Result<[u8; 32]> {
+    if s.len() != 64 {
+        bail!("the CRS must be 64 hexadecimal digits");
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).context("the CRS is not hexadecimal")?;
+    }
+    Ok(out)
+}
+
+fn init(parties: u32, threshold: Option<usize>, preset: &str, out: &Path) -> anyhow::Result<()> {
+    let lit = ParametersLiteral::preset(preset).ok_or_else(|| anyhow!("unknown preset {preset:?}"))?;
+    let params = Parameters::new(lit)?;
+    let ids: Vec<PartyId> = (1..=parties).map(PartyId).collect();
+    let crs = Seed::random();
+    let t = threshold.unwrap_or(parties as usize);
+    Session::with_threshold(&params, crs, &ids, t)?;
+    let file = SessionFile { preset: preset.into(), crs: hex(&crs.0), parties: (1..=parties).collect(), threshold: t };
+    write_secret(out, toml::to_string(&file)?.as_bytes())?;
+    eprintln!("session for {parties} parties (threshold {t}) written to {} (owner-only: it holds the CRS seed)", out.display());
+    Ok(())
+}
+
+fn load_session(path: &Path) -> anyhow::Result<Session> {
+    let text = String::from_utf8(read(path)?).context("session file is not UTF-8")?;
+    let f: SessionFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let lit = ParametersLiteral::preset(&f.preset).ok_or_else(|| anyhow!("unknown preset {:?}", f.preset))?;
+    let params = Parameters::new(lit)?;
+    let ids: Vec<PartyId> = f.parties.iter().map(|&p| PartyId(p)).collect();
+    Ok(Session::with_threshold(&params, Seed(unhex(&f.crs)?), &ids, f.threshold)?)
+}
+
+fn key_dir(c: &Common) -> &Path {
+    c.key_dir.as_deref().unwrap_or(&c.dir)
+}
+
+fn secret_path(c: &Common, party: u32) -> PathBuf {
+    key_dir(c).join(format!("party-{party}.secret"))
+}
+
+fn load_secret(c: &Common, s: &Session, party: u32) -> anyhow::Result<SecretShare> {
+    let share = SecretShare::from_bytes(s, &read(&secret_path(c, party))?)?;
+    if share.party() != PartyId(party) {
+        bail!("{} holds the share of party {}, not {party}", secret_path(c, party).display(), share.party());
+    }
+    Ok(share)
+}
+
+fn load_pk(c: &Common, s: &Session) -> anyhow::Result<PublicKey> {
+    Ok(PublicKey::from_bytes(s.params(), &read(&c.dir.join("collective.pk"))?)?)
+}
+
+/// The share bound to the collective key (the binding is recomputed from the public key).
+fn load_bound_secret(c: &Common, s: &Session, party: u32) -> anyhow::Result<(SecretShare, PublicKey)> {
+    let mut sk = load_secret(c, s, party)?;
+    let pk = load_pk(c, s)?;
+    sk.bind(s, &pk);
+    Ok((sk, pk))
+}
+
+fn read_shares<R: veil_threshold::round::Round>(c: &Common, s: &Session, suffix: &str) -> anyhow::Result<Vec<Share<R>>> {
+    s.parties()
+        .iter()
+        .map(|p| {
+            let path = c.dir.join(format!("party-{}.{suffix}", p.0));
+            Share::<R>::from_bytes(s, &read(&path)?).with_context(|| format!("reading {}", path.display()))
+        })
+        .collect()
+}
+
+fn keygen_share(c: &Common, party: u32) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let mut rng = Prng::from_os();
+    let sk = SecretShare::generate(&s, PartyId(party), &mut rng)?;
+    let share = PublicKeyGen::new(&s)?.share(&sk, &mut rng)?;
+    write_secret(&secret_path(c, party), &sk.to_bytes(&s))?;
+    write_public(&c.dir.join(format!("party-{party}.pk-share")), &share.to_bytes(&s))?;
+    eprintln!("party {party}: secret-key share written owner-only, public-key share published");
+    Ok(())
+}
+
+fn aggregate_pk(c: &Common) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let shares = read_shares::<PublicKeyRound>(c, &s, "pk-share")?;
+    let pk = PublicKeyGen::new(&s)?.aggregate(&shares)?;
+    write_public(&c.dir.join("collective.pk"), &pk.to_bytes(s.params()))?;
+    eprintln!("collective public key {} written", public_key_digest(s.params(), &pk).short_hex());
+    Ok(())
+}
+
+fn relin_round1(c: &Common, party: u32) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let (sk, _) = load_bound_secret(c, &s, party)?;
+    let (eph, share) = RelinKeyGen::new(&s)?.round1(&sk, &mut Prng::from_os())?;
+    write_secret(&key_dir(c).join(format!("party-{party}.relin-ephemeral")), &eph.to_bytes(&s))?;
+    write_public(&c.dir.join(format!("party-{party}.relin1")), &share.to_bytes(&s))?;
+    Ok(())
+}
+
+fn relin_round2(c: &Common, party: u32) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let (sk, pk) = load_bound_secret(c, &s, party)?;
+    let key = public_key_digest(s.params(), &pk);
+    let eph_path = key_dir(c).join(format!("party-{party}.relin-ephemeral"));
+    let eph = RelinEphemeral::from_bytes(&s, &read(&eph_path)?)?;
+    let rkg = RelinKeyGen::new(&s)?;
+    let agg = rkg.aggregate_round1(key, &read_shares::<RelinRound1>(c, &s, "relin1")?)?;
+    let share = rkg.round2(&sk, eph, &agg, &mut Prng::from_os())?;
+    write_public(&c.dir.join(format!("party-{party}.relin2")), &share.to_bytes(&s))?;
+    fs::remove_file(&eph_path).with_context(|| format!("removing {}", eph_path.display()))?;
+    Ok(())
+}
+
+fn rotation_steps(width: usize) -> anyhow::Result<Vec<i64>> {
+    if !width.is_power_of_two() {
+        bail!("--width must be a power of two, got {width}");
+    }
+    Ok((0..width.trailing_zeros()).map(|k| 1i64 << k).collect())
+}
+
+fn rotation_share(c: &Common, party: u32, width: usize) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let (sk, _) = load_bound_secret(c, &s, party)?;
+    let mut rng = Prng::from_os();
+    for step in rotation_steps(width)? {
+        let g = s.params().galois_element(step);
+        let share = GaloisKeyGen::new(&s, g)?.share(&sk, &mut rng)?;
+        write_public(&c.dir.join(format!("party-{party}.rot-{g}")), &share.to_bytes(&s))?;
+    }
+    Ok(())
+}
+
+fn aggregate_eval_keys(c: &Common, width: usize) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let pk = load_pk(c, &s)?;
+    let key = public_key_digest(s.params(), &pk);
+    let rkg = RelinKeyGen::new(&s)?;
+    let agg = rkg.aggregate_round1(key, &read_shares::<RelinRound1>(c, &s, "relin1")?)?;
+    let rlk = rkg.finalize(key, &agg, &read_shares::<RelinRound2>(c, &s, "relin2")?)?;
+    write_public(&c.dir.join("collective.rlk"), &rlk.to_bytes(s.params()))?;
+    let mut gks = GaloisKeys::default();
+    for step in rotation_steps(width)? {
+        let g = s.params().galois_element(step);
+        let gkg = GaloisKeyGen::new(&s, g)?;
+        gks.insert(gkg.aggregate(key, &read_shares::<GaloisRound>(c, &s, &format!("rot-{g}"))?)?);
+    }
+    write_public(&c.dir.join("collective.gks"), &gks.to_bytes(s.params()))?;
+    eprintln!("relinearisation and rotation keys written");
+    Ok(())
+}
+
+fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
+    let text = String::from_utf8(read(path)?).context("CSV is not UTF-8")?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            l.split(',')
+                .map(|v| v.trim().parse::<f64>().with_context(|| format!("{}:{}: {v:?} is not a number", path.display(), i + 1)))
+                .collect()
+        })
+        .collect()
+}
+
+fn encrypt(c: &Common, input: &Path, width: usize, replicate: bool, out: &Path) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let params = s.params();
+    let pk = load_pk(c, &s)?;
+    let rows = read_csv(input)?;
+    let slots = params.slot_count();
+    if width == 0 || slots % width != 0 {
+        bail!("--width must divide the {slots} slots");
+    }
+    let blocks = slots / width;
+    if rows.len() > blocks || rows.iter().any(|r| r.len() > width) {
+        bail!("{} rows of up to {width} values do not fit {blocks} blocks", rows.len());
+    }
+    let mut values = vec![0.0; slots];
+    for b in 0..blocks {
+        let row = if replicate { rows.first() } else { rows.get(b) };
+        if let Some(row) = row {
+            values[b * width..b * width + row.len()].copy_from_slice(row);
+        }
+    }
+    let pt = Encoder::new(params).encode(&values, params.max_level(), params.default_scale())?;
+    let ct = Encryptor::with_public_key(params, &pk).encrypt(&pt, &mut Prng::from_os())?;
+    write_public(out, &ct.to_bytes(params))
+}
+
+fn load_ct(params: &Arc<Parameters>, path: &Path) -> anyhow::Result<Ciphertext> {
+    Ciphertext::from_bytes(params, &read(path)?).with_context(|| format!("reading ciphertext {}", path.display()))
+}
+
+fn evaluate(c: &Common, a: &Path, b: &Path, width: usize, out: &Path) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let params = s.params();
+    let rlk = RelinearizationKey::from_bytes(params, &read(&c.dir.join("collective.rlk"))?)?;
+    let gks = GaloisKeys::from_bytes(params, &read(&c.dir.join("collective.gks"))?)?;
+    let eval = Evaluator::new(params);
+    let mut acc = eval.mul_relin_rescale(&load_ct(params, a)?, &load_ct(params, b)?, &rlk)?;
+    for step in rotation_steps(width)? {
+        let r = eval.rotate(&acc, step, &gks)?;
+        acc = eval.add(&acc, &r)?;
+    }
+    write_public(out, &acc.to_bytes(params))
+}
+
+fn partial_decrypt(c: &Common, party: u32, ct: &Path, bits: Option<f64>, out: &Path) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let (sk, _) = load_bound_secret(c, &s, party)?;
+    let ct = load_ct(s.params(), ct)?;
+    let smudging = match bits {
+        Some(b) => Smudging::with_log2_sigma(b)?,
+        None => Smudging::default_for(s.params()),
+    };
+    let share = sk.decryption_key(&s)?.partial_decrypt(&s, &ct, &smudging, &mut Prng::from_os())?;
+    write_public(out, &share.to_bytes(&s))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn merge_cmd(c: &Common, party: u32, ct: &Path, shares: &[PathBuf], width: usize, count: usize, sigmoid: bool, json: bool) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let (sk, pk) = load_bound_secret(c, &s, party)?;
+    let ct = load_ct(s.params(), ct)?;
+    let released = shares
+        .iter()
+        .map(|p| DecryptionShare::from_bytes(&s, &read(p)?).with_context(|| format!("reading share {}", p.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let own = sk.decryption_key(&s)?.receiver_share(&s, &ct)?;
+    let pt = merge(&s, public_key_digest(s.params(), &pk), &ct, &released, Some(&own))?;
+    let slots = Encoder::new(s.params()).decode(&pt)?;
+    let width = width.max(1);
+    let values: Vec<f64> = (0..count)
+        .filter_map(|r| slots.get(r * width).copied())
+        .map(|v| if sigmoid { 1.0 / (1.0 + (-v).exp()) } else { v })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string(&values)?);
+    } else {
+        for v in values {
+            println!("{v}");
+        }
+    }
+    Ok(())
+}

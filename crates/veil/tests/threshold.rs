@@ -1,0 +1,183 @@
+//! Secure inference across separate `veil` processes on files: party A's breast-cancer rows
+//! and party B's logistic-regression model, both encrypted under the collective key of A and B;
+//! the server evaluates; B partially decrypts; A merges and alone learns the predictions.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const PRESET: &str = "insecure_n2048_l4_dnum3";
+const WIDTH: usize = 32;
+const ROWS: usize = 32;
+
+/// Runs `veil args...`, killing it if it outlives `limit`.
+fn veil(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("veil {args:?} exceeded {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = veil(args, Duration::from_secs(300));
+    assert!(out.status.success(), "veil {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn write_csv(path: &Path, rows: &[Vec<f64>]) {
+    let text: Vec<String> = rows.iter().map(|r| r.iter().map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(",")).collect();
+    std::fs::write(path, text.join("\n")).unwrap();
+}
+
+/// B's model: logistic regression trained in the clear on B's side (full-batch gradient
+/// descent), weights then bias.
+fn train_model(x: &veil_ml::Matrix, y: &[usize]) -> Vec<f64> {
+    let (n, d) = x.shape();
+    let mut w = vec![0.0; d + 1];
+    for _ in 0..300 {
+        let mut g = vec![0.0; d + 1];
+        for (i, &label) in y.iter().enumerate().take(n) {
+            let row = x.row(i);
+            let z = w[d] + row.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>();
+            let err = 1.0 / (1.0 + (-z).exp()) - label as f64;
+            for k in 0..d {
+                g[k] += err * row[k];
+            }
+            g[d] += err;
+        }
+        for k in 0..=d {
+            w[k] -= 0.5 * g[k] / n as f64;
+        }
+    }
+    w
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn secure_inference_across_processes_matches_plaintext() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/tabular/breast_cancer.csv");
+    let (train, held) = veil_ml::data::breast_cancer_split(&data, 400, 7).unwrap();
+    let w = train_model(&train.x, &train.labels);
+    // A's rows carry a trailing 1.0 that meets B's bias.
+    let rows: Vec<Vec<f64>> = (0..ROWS).map(|i| held.x.row(i).iter().copied().chain([1.0]).collect()).collect();
+    let want: Vec<f64> = rows.iter().map(|r| r.iter().zip(&w).map(|(a, b)| a * b).sum()).collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("exchange");
+    std::fs::create_dir(&job).unwrap();
+    let (key_a, key_b) = (dir.path().join("a-keys"), dir.path().join("b-keys"));
+    std::fs::create_dir(&key_a).unwrap();
+    std::fs::create_dir(&key_b).unwrap();
+    let session = dir.path().join("session.toml");
+    ok(&["threshold", "init", "--parties", "2", "--preset", PRESET, "--out", p(&session)]);
+    let width = WIDTH.to_string();
+    let common = |keys: &Path| -> Vec<String> {
+        ["--session", p(&session), "--dir", p(&job), "--key-dir", p(keys)].iter().map(|s| s.to_string()).collect()
+    };
+    let run_party = |step: &str, party: &str, keys: &Path, extra: &[&str]| {
+        let mut args: Vec<String> = vec!["threshold".into(), step.into()];
+        args.extend(common(keys));
+        args.extend(["--party".to_string(), party.to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        ok(&refs)
+    };
+    for (party, keys) in [("1", &key_a), ("2", &key_b)] {
+        run_party("keygen-share", party, keys, &[]);
+    }
+    let mut agg: Vec<String> = vec!["threshold".into(), "aggregate-pk".into()];
+    agg.extend(common(&key_a));
+    ok(&agg.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    for step in ["relin-round1", "relin-round2"] {
+        for (party, keys) in [("1", &key_a), ("2", &key_b)] {
+            run_party(step, party, keys, &[]);
+        }
+    }
+    for (party, keys) in [("1", &key_a), ("2", &key_b)] {
+        run_party("rotation-share", party, keys, &["--width", &width]);
+    }
+    let mut eval_keys: Vec<String> = vec!["threshold".into(), "aggregate-eval-keys".into()];
+    eval_keys.extend(common(&key_a));
+    eval_keys.extend(["--width".to_string(), width.clone()]);
+    ok(&eval_keys.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&session), 0o600);
+        assert_eq!(mode(&key_a.join("party-1.secret")), 0o600);
+        assert_eq!(mode(&key_b.join("party-2.secret")), 0o600);
+        assert!(!key_a.join("party-1.relin-ephemeral").exists(), "ephemeral secret left behind");
+    }
+
+    let (a_csv, b_csv) = (dir.path().join("a.csv"), dir.path().join("w.csv"));
+    write_csv(&a_csv, &rows);
+    write_csv(&b_csv, std::slice::from_ref(&w));
+    let (a_ct, b_ct, score) = (job.join("a.ct"), job.join("b.ct"), job.join("score.ct"));
+    let sess = p(&session).to_string();
+    let jobs = p(&job).to_string();
+    ok(&["threshold", "encrypt", "--session", &sess, "--dir", &jobs, "--input", p(&a_csv), "--width", &width, "--out", p(&a_ct)]);
+    ok(&["threshold", "encrypt", "--session", &sess, "--dir", &jobs, "--input", p(&b_csv), "--width", &width, "--replicate", "--out", p(&b_ct)]);
+    ok(&["threshold", "evaluate", "--session", &sess, "--dir", &jobs, "--a", p(&a_ct), "--b", p(&b_ct), "--width", &width, "--out", p(&score)]);
+    let b_share = job.join("b.share");
+    run_party("partial-decrypt", "2", &key_b, &["--ct", p(&score), "--out", p(&b_share)]);
+    let count = ROWS.to_string();
+    let out = run_party("merge", "1", &key_a, &["--ct", p(&score), "--shares", p(&b_share), "--width", &width, "--count", &count, "--json"]);
+    let got: Vec<f64> = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(got.len(), ROWS);
+    for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+        assert!((g - e).abs() < 1e-2, "row {i}: encrypted score {g}, plaintext {e}");
+        if e.abs() > 0.05 {
+            assert_eq!(*g > 0.0, *e > 0.0, "row {i}: class differs");
+        }
+    }
+
+    // Without B's share, A cannot merge; a tampered share is rejected by name.
+    let mut merge_args: Vec<String> = vec!["threshold".into(), "merge".into()];
+    merge_args.extend(common(&key_a));
+    merge_args.extend(["--party", "1", "--ct", p(&score), "--shares"].iter().map(|s| s.to_string()));
+    let mut alone = merge_args.clone();
+    alone.push(p(&a_ct).to_string());
+    let out = veil(&alone.iter().map(|s| s.as_str()).collect::<Vec<_>>(), Duration::from_secs(120));
+    assert!(!out.status.success());
+    let mut bytes = std::fs::read(&b_share).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    let tampered = job.join("tampered.share");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let mut t = merge_args.clone();
+    t.push(p(&tampered).to_string());
+    let out = veil(&t.iter().map(|s| s.as_str()).collect::<Vec<_>>(), Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("authentication tag mismatch"), "{err}");
+    let mut none = merge_args;
+    none.pop();
+    let out = veil(&none.iter().map(|s| s.as_str()).collect::<Vec<_>>(), Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("missing from parties [PartyId(2)]"), "{err}");
+    // The secret share never appears in any output.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("secret-key share bytes"));
+}
