@@ -1,8 +1,10 @@
 //! Hybrid key switching (Han-Ki; Kim-Polyakov-Zucca), step by step.
 //!
 //! Given `d ∈ R_{Q_l}` and a [`SwitchingKey`] from `s'` to `s`:
-//! 1. [`mod_up`]: split `d` into digits `[d]_{Q_j}` and extend each to `Q_l ∪ P` by fast base
-//!    conversion (the result is `[d]_{Q_j} + u·Q_j`, `u < α`, harmless because `Q_j·g_j ≡ 0`).
+//! 1. [`mod_up`]: split `d` into centred digits `[d]_{Q_j} ∈ (-Q_j/2, Q_j/2]` and extend each to
+//!    `Q_l ∪ P` by fast base conversion (the result is `[d]_{Q_j} + u·Q_j`, `0 <= u < α`,
+//!    harmless because `Q_j·g_j ≡ 0`). Centring matters: an offset of `Q_j/2` in every
+//!    coefficient would multiply the noise by up to `N/π` in some slots.
 //! 2. [`inner_product`]: `(Σ_j d̃_j·b_j, Σ_j d̃_j·a_j)` over `Q_l ∪ P`, accumulated in 128 bits
 //!    and reduced once per coefficient.
 //! 3. [`mod_down`]: divide by `P` with rounding, back to `Q_l`.
@@ -53,9 +55,22 @@ pub fn mod_up(params: &Parameters, d: &RnsPoly<Ntt>, level: Level) -> Result<Mod
         .map(|j| {
             let range = params.digit_range(level, j);
             let conv = &params.mod_up[l][j];
+            let (half_src, half_dst) = &params.mod_up_half[l][j];
+            // Centre the digit: convert [d]_{Q_j} + ⌊Q_j/2⌋, then subtract ⌊Q_j/2⌋.
+            let mut src = coeff.data()[range.start * n..range.end * n].to_vec();
+            for ((limb, m), &h) in src.chunks_exact_mut(n).zip(conv.source()).zip(half_src) {
+                for v in limb.iter_mut() {
+                    *v = m.add(*v, h);
+                }
+            }
             let mut ext = vec![0u64; conv.target().len() * n];
             let mut scratch = Vec::new();
-            conv.convert(n, &coeff.data()[range.start * n..range.end * n], &mut ext, &mut scratch);
+            conv.convert(n, &src, &mut ext, &mut scratch);
+            for ((limb, m), &h) in ext.chunks_exact_mut(n).zip(conv.target()).zip(half_dst) {
+                for v in limb.iter_mut() {
+                    *v = m.sub(*v, h);
+                }
+            }
             let mut out = RnsPoly::<Ntt>::zero(ring, &qp)?;
             let mut k = 0;
             for (t, &ctx_idx) in qp.iter().enumerate() {

@@ -156,6 +156,9 @@ pub struct Parameters {
     pub(crate) half_p_mod_q: Vec<u64>,
     /// `[l][j]`: converter from digit `j`'s primes (at level `l`) to the rest of `Q_l ∪ P`.
     pub(crate) mod_up: Vec<Vec<BaseConverter>>,
+    /// `[l][j]`: `⌊Q_j/2⌋` modulo the digit's primes and modulo the converter's targets
+    /// (centred digits).
+    pub(crate) mod_up_half: Vec<Vec<(Vec<u64>, Vec<u64>)>>,
     /// `[l]`: converter from `P` to `Q_l`.
     pub(crate) mod_down: Vec<BaseConverter>,
     /// `[l]`: CRT basis of `Q_l`.
@@ -247,18 +250,27 @@ impl TryFrom<ParametersLiteral> for Parameters {
         let half_p_mod_p = p.iter().map(|&v| half_p.rem_u64(v)).collect();
         let half_p_mod_q = q.iter().map(|&v| half_p.rem_u64(v)).collect();
         let mut mod_up = Vec::with_capacity(q_count);
+        let mut mod_up_half = Vec::with_capacity(q_count);
         let mut mod_down = Vec::with_capacity(q_count);
         let mut crt = Vec::with_capacity(q_count);
         for l in 0..q_count {
             let mut convs = Vec::new();
+            let mut halves = Vec::new();
             for j in 0..(l + 1).div_ceil(alpha) {
                 let digit = j * alpha..((j + 1) * alpha).min(l + 1);
                 let src: Vec<Modulus> = qm[digit.clone()].to_vec();
                 let dst: Vec<Modulus> =
                     (0..=l).filter(|i| !digit.contains(i)).map(|i| qm[i]).chain(pm.iter().copied()).collect();
+                let mut half = veil_math::bigint::BigUint::product(&q[digit.clone()]);
+                half.shr1();
+                halves.push((
+                    src.iter().map(|m| half.rem_u64(m.value())).collect(),
+                    dst.iter().map(|m| half.rem_u64(m.value())).collect(),
+                ));
                 convs.push(BaseConverter::new(&src, &dst)?);
             }
             mod_up.push(convs);
+            mod_up_half.push(halves);
             mod_down.push(BaseConverter::new(&pm, &qm[..=l])?);
             crt.push(RnsBasis::new(&qm[..=l])?);
         }
@@ -291,6 +303,7 @@ impl TryFrom<ParametersLiteral> for Parameters {
             half_p_mod_p,
             half_p_mod_q,
             mod_up,
+            mod_up_half,
             mod_down,
             crt,
         })
