@@ -181,3 +181,153 @@ fn secure_inference_across_processes_matches_plaintext() {
     // The secret share never appears in any output.
     assert!(!String::from_utf8_lossy(&out.stderr).contains("secret-key share bytes"));
 }
+
+/// Three free loopback ports (bound and released; the children bind them right after).
+fn free_ports() -> Vec<u16> {
+    let ls: Vec<std::net::TcpListener> = (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+struct Net {
+    _dir: tempfile::TempDir,
+    job: PathBuf,
+    a_csv: PathBuf,
+    b_csv: PathBuf,
+    want: Vec<f64>,
+}
+
+fn network_job(timeout_secs: u64) -> Net {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/tabular/breast_cancer.csv");
+    let (train, held) = veil_ml::data::breast_cancer_split(&data, 400, 11).unwrap();
+    let w = train_model(&train.x, &train.labels);
+    let rows: Vec<Vec<f64>> = (0..ROWS).map(|i| held.x.row(i).iter().copied().chain([1.0]).collect()).collect();
+    let want: Vec<f64> = rows.iter().map(|r| r.iter().zip(&w).map(|(a, b)| a * b).sum()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("pki");
+    std::fs::create_dir(&certs).unwrap();
+    veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
+    let ports = free_ports();
+    let job = dir.path().join("job.toml");
+    let text = format!(
+        "preset = \"{PRESET}\"\ncerts = \"{}\"\ntimeout_secs = {timeout_secs}\nwidth = {WIDTH}\ncount = {ROWS}\n\
+         [[parties]]\nname = \"party-a\"\naddr = \"127.0.0.1:{}\"\n[[parties]]\nname = \"party-b\"\naddr = \"127.0.0.1:{}\"\n\
+         [server]\nname = \"server\"\naddr = \"127.0.0.1:{}\"\n",
+        certs.display(),
+        ports[0],
+        ports[1],
+        ports[2]
+    );
+    std::fs::write(&job, text).unwrap();
+    let (a_csv, b_csv) = (dir.path().join("a.csv"), dir.path().join("w.csv"));
+    write_csv(&a_csv, &rows);
+    write_csv(&b_csv, std::slice::from_ref(&w));
+    Net { _dir: dir, job, a_csv, b_csv, want }
+}
+
+/// A child process that is killed if the test ends before it does.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Child(
+        Command::new(env!("CARGO_BIN_EXE_veil"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits for `child` at most `limit`; returns (success, stdout, stderr).
+fn finish(mut child: Child, limit: Duration) -> (bool, String, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            let mut out = String::new();
+            let mut err = String::new();
+            use std::io::Read;
+            child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return (status.success(), out, err);
+        }
+        assert!(start.elapsed() < limit, "child still running after {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn networked_secure_inference_over_tls() {
+    let net = network_job(60);
+    let job = p(&net.job);
+    let server = spawn(&["threshold", "server", "--job", job]);
+    let b = spawn(&["threshold", "party", "--job", job, "--party", "2", "--input", p(&net.b_csv)]);
+    let a = spawn(&["threshold", "party", "--job", job, "--party", "1", "--input", p(&net.a_csv)]);
+    let (ok_a, out, err_a) = finish(a, Duration::from_secs(300));
+    assert!(ok_a, "party A failed: {err_a}");
+    let (ok_b, _, err_b) = finish(b, Duration::from_secs(60));
+    assert!(ok_b, "party B failed: {err_b}");
+    let (ok_s, _, err_s) = finish(server, Duration::from_secs(60));
+    assert!(ok_s, "server failed: {err_s}");
+    let got: Vec<f64> = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(got.len(), ROWS);
+    for (i, (g, e)) in got.iter().zip(&net.want).enumerate() {
+        assert!((g - e).abs() < 1e-2, "row {i}: encrypted score {g}, plaintext {e}");
+    }
+}
+
+#[cfg(unix)]
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill").args([sig, &child.0.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// Starts the three processes, waits for B to report its connection, then applies `sig` to B:
+/// A and the server must stop with an error within the timeout and print no result.
+#[cfg(unix)]
+fn peer_failure(sig: &str) -> String {
+    use std::io::BufRead;
+    let net = network_job(3);
+    let job = p(&net.job);
+    let server = spawn(&["threshold", "server", "--job", job]);
+    let mut b = spawn(&["threshold", "party", "--job", job, "--party", "2", "--input", p(&net.b_csv)]);
+    let a = spawn(&["threshold", "party", "--job", job, "--party", "1", "--input", p(&net.a_csv)]);
+    let mut lines = std::io::BufReader::new(b.0.stderr.take().unwrap()).lines();
+    let start = Instant::now();
+    loop {
+        let line = lines.next().expect("B ended before connecting").unwrap();
+        if line.contains("connected") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "B never connected");
+    }
+    signal(&b, sig);
+    let t = Instant::now();
+    let (ok_a, out, err_a) = finish(a, Duration::from_secs(60));
+    assert!(!ok_a && out.trim().is_empty(), "A printed a result: {out}");
+    assert!(t.elapsed() < Duration::from_secs(30), "A took {:?} to give up", t.elapsed());
+    let (ok_s, _, _) = finish(server, Duration::from_secs(60));
+    assert!(!ok_s, "the server did not notice");
+    signal(&b, "-KILL");
+    err_a
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stalled_party_makes_the_others_stop_within_the_timeout() {
+    let err = peer_failure("-STOP");
+    assert!(err.contains("timed out") && err.contains("party-b"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_disconnected_party_makes_the_others_stop() {
+    let err = peer_failure("-KILL");
+    assert!(err.contains("party-b") && (err.contains("disconnected") || err.contains("timed out") || err.contains("I/O error")), "{err}");
+}

@@ -4,4 +4,5 @@ pub mod certs;
 pub mod demo;
 pub mod gc;
 pub mod mpc;
+pub mod party;
 pub mod threshold;

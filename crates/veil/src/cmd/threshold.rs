@@ -165,6 +165,27 @@ pub enum Step {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Networked secure inference, party side: A (--party 1, data owner, learns the scores)
+    /// or B (--party 2, model owner), over mutually authenticated TLS per the job file.
+    Party {
+        /// Job file (TOML: preset, certs, timeout_secs, width, count, [[parties]], [server]).
+        #[arg(long)]
+        job: PathBuf,
+        /// 1: data owner (rows CSV, receives the result); 2: model owner (one CSV line of
+        /// weights, bias last).
+        #[arg(long)]
+        party: u32,
+        #[arg(long)]
+        input: PathBuf,
+        /// Print probabilities instead of scores.
+        #[arg(long)]
+        sigmoid: bool,
+    },
+    /// Networked secure inference, evaluator side (holds no secret).
+    Server {
+        #[arg(long)]
+        job: PathBuf,
+    },
     /// Merge (the receiver): its own share plus every other party's partial decryption.
     Merge {
         #[command(flatten)]
@@ -211,6 +232,8 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
         Step::Encrypt { common, input, width, replicate, out } => encrypt(&common, &input, width, replicate, &out),
         Step::Evaluate { common, a, b, width, out } => evaluate(&common, &a, &b, width, &out),
         Step::PartialDecrypt { common, party, ct, smudging_bits, out } => partial_decrypt(&common, party, &ct, smudging_bits, &out),
+        Step::Party { job, party, input, sigmoid } => super::party::run_party(&job, party, &input, sigmoid),
+        Step::Server { job } => super::party::run_server(&job),
         Step::Merge { common, party, ct, shares, width, count, sigmoid, json } => {
             merge_cmd(&common, party, &ct, &shares, width, count, sigmoid, json)
         }

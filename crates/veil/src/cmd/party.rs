@@ -1,0 +1,267 @@
+//! `veil threshold party` and `veil threshold server`: secure inference between separate
+//! processes over mutually authenticated TLS, from a small TOML job file.
+//!
+//! The data owner A (first `[[parties]]` entry, threshold party 1) and the model owner B
+//! (second entry, party 2) run the collective key generation together (A draws the CRS seed and
+//! sends it to B), A hands the evaluation keys to the server, both send their encrypted input
+//! (A's rows, B's logistic-regression weights replicated per row) to the server, the server
+//! returns the block-wise inner products, B sends its flooded partial decryption to A, and A
+//! alone merges and prints the scores (JSON array on standard output). Every wait is bounded by
+//! the job's `timeout_secs`: a party that disconnects or stalls makes the others stop with an
+//! error naming it, and nothing is printed.
+//!
+//! ```toml
+//! preset = "n16384_l6_sec128"
+//! certs = "pki"            # CA and party certificates (`veil certs init`)
+//! timeout_secs = 30
+//! width = 32               # slots per row (a power of two)
+//! count = 100              # rows A wants scored
+//! [[parties]]
+//! name = "party-a"
+//! addr = "127.0.0.1:7001"
+//! [[parties]]
+//! name = "party-b"
+//! addr = "127.0.0.1:7002"
+//! [server]
+//! name = "server"
+//! addr = "127.0.0.1:7003"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use veil_channel::{Channel, ChannelConfig};
+use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, RelinearizationKey};
+use veil_math::sampler::{Prng, Seed};
+use veil_threshold::round::{GaloisRound, PublicKeyRound, RelinRound1, RelinRound2, Round};
+use veil_threshold::{
+    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share, Smudging,
+};
+use veil_transport::mesh::{establish, PeerSpec};
+use veil_transport::{Identity, TlsChannel};
+
+/// One endpoint of the job.
+#[derive(Debug, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub addr: SocketAddr,
+}
+
+/// The job file.
+#[derive(Debug, Deserialize)]
+pub struct Job {
+    pub preset: String,
+    pub certs: PathBuf,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    pub width: usize,
+    pub count: usize,
+    pub parties: Vec<Endpoint>,
+    pub server: Endpoint,
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+impl Job {
+    fn load(path: &Path) -> anyhow::Result<Job> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading job {}", path.display()))?;
+        let job: Job = toml::from_str(&text).with_context(|| format!("parsing job {}", path.display()))?;
+        if job.parties.len() != 2 {
+            bail!("secure inference needs exactly two [[parties]] (data owner, model owner), got {}", job.parties.len());
+        }
+        if !job.width.is_power_of_two() {
+            bail!("width must be a power of two, got {}", job.width);
+        }
+        Ok(job)
+    }
+
+    fn params(&self) -> anyhow::Result<Arc<Parameters>> {
+        let lit = ParametersLiteral::preset(&self.preset).with_context(|| format!("unknown preset {:?}", self.preset))?;
+        Ok(Parameters::new(lit)?)
+    }
+
+    fn mesh(&self) -> Vec<PeerSpec> {
+        self.parties
+            .iter()
+            .chain(std::iter::once(&self.server))
+            .enumerate()
+            .map(|(id, e)| PeerSpec { id, name: e.name.clone(), addr: e.addr })
+            .collect()
+    }
+
+    /// Connects mesh member `me` (0: A, 1: B, 2: server) to the others.
+    fn connect(&self, me: usize, params: &Parameters) -> anyhow::Result<Vec<Option<TlsChannel>>> {
+        let mesh = self.mesh();
+        let identity = Identity::load(&self.certs, &mesh[me].name)?;
+        let config = ChannelConfig::new(params.fingerprint()).with_timeout(Duration::from_secs(self.timeout_secs));
+        Ok(establish(me, &mesh, &identity, config)?)
+    }
+}
+
+fn take(channels: &mut [Option<TlsChannel>], id: usize, name: &str) -> anyhow::Result<TlsChannel> {
+    channels.get_mut(id).and_then(Option::take).with_context(|| format!("no link to {name}"))
+}
+
+fn send(ch: &mut TlsChannel, bytes: &[u8], to: &str, what: &str) -> anyhow::Result<()> {
+    ch.send(bytes).and_then(|_| ch.flush()).with_context(|| format!("sending {what} to {to}"))
+}
+
+fn recv(ch: &mut TlsChannel, from: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+    ch.recv().with_context(|| format!("waiting for {what} from {from}"))
+}
+
+/// Party 1 sends first, party 2 receives first (no simultaneous large sends).
+fn exchange<R: Round>(session: &Session, ch: &mut TlsChannel, first: bool, mine: &Share<R>, peer: &str) -> anyhow::Result<Share<R>> {
+    let what = format!("{:?} share", R::KIND);
+    let bytes = mine.to_bytes(session);
+    let theirs = if first {
+        send(ch, &bytes, peer, &what)?;
+        recv(ch, peer, &what)?
+    } else {
+        let t = recv(ch, peer, &what)?;
+        send(ch, &bytes, peer, &what)?;
+        t
+    };
+    Share::<R>::from_bytes(session, &theirs).with_context(|| format!("{what} from {peer}"))
+}
+
+fn rotation_steps(width: usize) -> Vec<i64> {
+    (0..width.trailing_zeros()).map(|k| 1i64 << k).collect()
+}
+
+fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            l.split(',').map(|v| v.trim().parse::<f64>().with_context(|| format!("{}:{}: not a number", path.display(), i + 1))).collect()
+        })
+        .collect()
+}
+
+fn pack(params: &Parameters, rows: &[Vec<f64>], width: usize, replicate: bool) -> anyhow::Result<Vec<f64>> {
+    let slots = params.slot_count();
+    let blocks = slots / width;
+    if rows.len() > blocks || rows.iter().any(|r| r.len() > width) {
+        bail!("{} rows of up to {width} values do not fit {blocks} blocks", rows.len());
+    }
+    let mut values = vec![0.0; slots];
+    for b in 0..blocks {
+        if let Some(row) = if replicate { rows.first() } else { rows.get(b) } {
+            values[b * width..b * width + row.len()].copy_from_slice(row);
+        }
+    }
+    Ok(values)
+}
+
+/// A (`party` 1: data owner, merges) or B (`party` 2: model owner).
+pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> anyhow::Result<()> {
+    if party != 1 && party != 2 {
+        bail!("--party must be 1 (data owner) or 2 (model owner), got {party}");
+    }
+    let index = party as usize - 1;
+    let job = Job::load(job_path)?;
+    let params = job.params()?;
+    let me = PartyId(index as u32 + 1);
+    let (peer_name, server_name) = (job.parties[1 - index].name.clone(), job.server.name.clone());
+    let rows = read_csv(input)?;
+    let mut channels = job.connect(index, &params)?;
+    let mut peer = take(&mut channels, 1 - index, &peer_name)?;
+    let mut srv = take(&mut channels, 2, &server_name)?;
+    eprintln!("[party {}] connected", me.0);
+    let first = index == 0;
+    let crs = if first {
+        let seed = Seed::random();
+        send(&mut peer, &seed.0, &peer_name, "CRS seed")?;
+        seed
+    } else {
+        let b = peer.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {peer_name}"))?;
+        let mut s = [0u8; 32];
+        s.copy_from_slice(&b);
+        Seed(s)
+    };
+    let session = Session::new(&params, crs, &[PartyId(1), PartyId(2)])?;
+    let mut rng = Prng::from_os();
+    let mut sk = SecretShare::generate(&session, me, &mut rng)?;
+    let ckg = PublicKeyGen::new(&session)?;
+    let mine = ckg.share(&sk, &mut rng)?;
+    let theirs: Share<PublicKeyRound> = exchange(&session, &mut peer, first, &mine, &peer_name)?;
+    let pk = ckg.aggregate(&[mine, theirs])?;
+    sk.bind(&session, &pk);
+    let key = public_key_digest(&params, &pk);
+    let rkg = RelinKeyGen::new(&session)?;
+    let (eph, mine) = rkg.round1(&sk, &mut rng)?;
+    let theirs: Share<RelinRound1> = exchange(&session, &mut peer, first, &mine, &peer_name)?;
+    let agg = rkg.aggregate_round1(key, &[mine, theirs])?;
+    let mine = rkg.round2(&sk, eph, &agg, &mut rng)?;
+    let theirs: Share<RelinRound2> = exchange(&session, &mut peer, first, &mine, &peer_name)?;
+    let rlk = rkg.finalize(key, &agg, &[mine, theirs])?;
+    let mut gks = GaloisKeys::default();
+    for step in rotation_steps(job.width) {
+        let gkg = GaloisKeyGen::new(&session, params.galois_element(step))?;
+        let mine = gkg.share(&sk, &mut rng)?;
+        let theirs: Share<GaloisRound> = exchange(&session, &mut peer, first, &mine, &peer_name)?;
+        gks.insert(gkg.aggregate(key, &[mine, theirs])?);
+    }
+    eprintln!("[party {}] collective keys ready ({})", me.0, key.short_hex());
+    if first {
+        send(&mut srv, &rlk.to_bytes(&params), &server_name, "relinearisation key")?;
+        send(&mut srv, &gks.to_bytes(&params), &server_name, "rotation keys")?;
+    }
+    let values = pack(&params, &rows, job.width, !first)?;
+    let pt = Encoder::new(&params).encode(&values, params.max_level(), params.default_scale())?;
+    let ct = Encryptor::with_public_key(&params, &pk).encrypt(&pt, &mut rng)?;
+    send(&mut srv, &ct.to_bytes(&params), &server_name, "encrypted input")?;
+    let result = Ciphertext::from_bytes(&params, &recv(&mut srv, &server_name, "encrypted result")?)?;
+    if !first {
+        let share = sk.decryption_key(&session)?.partial_decrypt(&session, &result, &Smudging::default_for(&params), &mut rng)?;
+        send(&mut peer, &share.to_bytes(&session), &peer_name, "partial decryption")?;
+        eprintln!("[party {}] partial decryption sent to {peer_name}", me.0);
+        return Ok(());
+    }
+    let theirs = DecryptionShare::from_bytes(&session, &recv(&mut peer, &peer_name, "partial decryption")?)?;
+    let own = sk.decryption_key(&session)?.receiver_share(&session, &result)?;
+    let plain = merge(&session, key, &result, &[theirs], Some(&own))?;
+    let slots = Encoder::new(&params).decode(&plain)?;
+    let scores: Vec<f64> = (0..job.count)
+        .filter_map(|r| slots.get(r * job.width).copied())
+        .map(|v| if sigmoid { 1.0 / (1.0 + (-v).exp()) } else { v })
+        .collect();
+    println!("{}", serde_json::to_string(&scores)?);
+    Ok(())
+}
+
+/// The evaluator: receives the evaluation keys from A and one ciphertext from each party,
+/// returns the block-wise inner products to both. It never holds a secret.
+pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
+    let job = Job::load(job_path)?;
+    let params = job.params()?;
+    let mut channels = job.connect(2, &params)?;
+    let (a_name, b_name) = (job.parties[0].name.clone(), job.parties[1].name.clone());
+    let mut a = take(&mut channels, 0, &a_name)?;
+    let mut b = take(&mut channels, 1, &b_name)?;
+    eprintln!("[server] connected");
+    let rlk = RelinearizationKey::from_bytes(&params, &recv(&mut a, &a_name, "relinearisation key")?)?;
+    let gks = GaloisKeys::from_bytes(&params, &recv(&mut a, &a_name, "rotation keys")?)?;
+    let ct_a = Ciphertext::from_bytes(&params, &recv(&mut a, &a_name, "encrypted input")?)?;
+    let ct_b = Ciphertext::from_bytes(&params, &recv(&mut b, &b_name, "encrypted input")?)?;
+    let eval = Evaluator::new(&params);
+    let mut acc = eval.mul_relin_rescale(&ct_a, &ct_b, &rlk)?;
+    for step in rotation_steps(job.width) {
+        let r = eval.rotate(&acc, step, &gks)?;
+        acc = eval.add(&acc, &r)?;
+    }
+    let bytes = acc.to_bytes(&params);
+    send(&mut a, &bytes, &a_name, "encrypted result")?;
+    send(&mut b, &bytes, &b_name, "encrypted result")?;
+    eprintln!("[server] result sent");
+    Ok(())
+}
+
