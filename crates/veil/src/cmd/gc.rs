@@ -193,6 +193,8 @@ pub struct PartyReport {
     pub setup_bytes: u64,
     /// Bytes of the last execution (both directions, frame headers included).
     pub run_bytes: u64,
+    /// Bytes this party received in the last execution (frame headers included).
+    pub run_bytes_received: u64,
     #[serde(skip)]
     pub run_times: Vec<Duration>,
 }
@@ -245,6 +247,7 @@ pub fn run_party<C: Channel + ?Sized>(
     let mut times = Vec::with_capacity(repeat);
     let mut output = None;
     let mut run_bytes = 0;
+    let mut run_bytes_received = 0;
     let setup_bytes;
     let setup_ms;
     match role {
@@ -254,11 +257,12 @@ pub fn run_party<C: Channel + ?Sized>(
             setup_ms = start.elapsed().as_secs_f64() * 1e3;
             setup_bytes = ch.stats().total_bytes();
             for _ in 0..repeat.max(1) {
-                let before = ch.stats().total_bytes();
+                let before = ch.stats();
                 let t = Instant::now();
                 output = g.run(ch, program, inputs, reveal)?;
                 times.push(t.elapsed());
-                run_bytes = ch.stats().total_bytes() - before;
+                let delta = ch.stats().since(&before);
+                (run_bytes, run_bytes_received) = (delta.total_bytes(), delta.bytes_received);
             }
         }
         Role::Evaluator => {
@@ -267,11 +271,12 @@ pub fn run_party<C: Channel + ?Sized>(
             setup_ms = start.elapsed().as_secs_f64() * 1e3;
             setup_bytes = ch.stats().total_bytes();
             for _ in 0..repeat.max(1) {
-                let before = ch.stats().total_bytes();
+                let before = ch.stats();
                 let t = Instant::now();
                 output = Some(e.run(ch, program, inputs, reveal)?);
                 times.push(t.elapsed());
-                run_bytes = ch.stats().total_bytes() - before;
+                let delta = ch.stats().since(&before);
+                (run_bytes, run_bytes_received) = (delta.total_bytes(), delta.bytes_received);
             }
         }
     }
@@ -279,7 +284,17 @@ pub fn run_party<C: Channel + ?Sized>(
     let mut sorted = times.clone();
     sorted.sort();
     let median_ms = sorted.get(sorted.len() / 2).map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0);
-    Ok(PartyReport { role, output, executions: times.len(), setup_ms, median_ms, setup_bytes, run_bytes, run_times: times })
+    Ok(PartyReport {
+        role,
+        output,
+        executions: times.len(),
+        setup_ms,
+        median_ms,
+        setup_bytes,
+        run_bytes,
+        run_bytes_received,
+        run_times: times,
+    })
 }
 
 fn parse_inputs(circuit: &Circuit, groups: std::ops::Range<usize>, values: &[String], who: &str) -> anyhow::Result<Vec<bool>> {
