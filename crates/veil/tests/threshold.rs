@@ -331,3 +331,35 @@ fn a_disconnected_party_makes_the_others_stop() {
     let err = peer_failure("-KILL");
     assert!(err.contains("party-b") && (err.contains("disconnected") || err.contains("timed out") || err.contains("I/O error")), "{err}");
 }
+
+#[test]
+fn trusted_third_party_mode_decrypts_the_same_scores() {
+    let net = network_job(30);
+    let dir = net.job.parent().unwrap().to_path_buf();
+    let (job, keys) = (dir.join("exchange"), dir.join("ttp-keys"));
+    std::fs::create_dir(&job).unwrap();
+    std::fs::create_dir(&keys).unwrap();
+    let session = dir.join("session.toml");
+    ok(&["threshold", "init", "--parties", "2", "--preset", PRESET, "--out", p(&session)]);
+    let width = WIDTH.to_string();
+    let base = ["--session", p(&session), "--dir", p(&job), "--key-dir", p(&keys)];
+    let with = |step: &str, extra: &[&str]| -> String {
+        let mut args = vec!["threshold", step];
+        args.extend(base);
+        args.extend(extra);
+        ok(&args)
+    };
+    with("ttp-keygen", &["--width", &width]);
+    #[cfg(unix)]
+    assert_eq!(mode(&keys.join("ttp.secret")), 0o600);
+    let (a_ct, b_ct, score) = (job.join("a.ct"), job.join("b.ct"), job.join("score.ct"));
+    with("encrypt", &["--input", p(&net.a_csv), "--width", &width, "--out", p(&a_ct)]);
+    with("encrypt", &["--input", p(&net.b_csv), "--width", &width, "--replicate", "--out", p(&b_ct)]);
+    with("evaluate", &["--a", p(&a_ct), "--b", p(&b_ct), "--width", &width, "--out", p(&score)]);
+    let count = ROWS.to_string();
+    let out = with("ttp-decrypt", &["--ct", p(&score), "--width", &width, "--count", &count, "--json"]);
+    let got: Vec<f64> = serde_json::from_str(out.trim()).unwrap();
+    for (i, (g, e)) in got.iter().zip(&net.want).enumerate() {
+        assert!((g - e).abs() < 1e-3, "row {i}: {g} vs {e}");
+    }
+}

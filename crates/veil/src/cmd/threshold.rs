@@ -19,6 +19,10 @@
 //! veil threshold partial-decrypt --session job/session.toml --party 2 --dir job --ct job/score.ct --out job/b.share
 //! veil threshold merge --session job/session.toml --party 1 --dir job --ct job/score.ct --shares job/b.share --width 32 --count 100
 //! ```
+//!
+//! With a trusted third party instead of collective keys, `ttp-keygen` replaces the key
+//! generation steps and `ttp-decrypt` the partial decryptions and merge; `veil threshold party`
+//! and `veil threshold server` run the collective flow over TLS (see `cmd/party.rs`).
 
 use std::fs;
 use std::io::Write;
@@ -165,6 +169,31 @@ pub enum Step {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Trusted third party: generate one ordinary CKKS key pair (secret key owner-only) and
+    /// the evaluation keys, under the same file names as the collective keys, so that
+    /// `encrypt` and `evaluate` work unchanged. The session file only fixes the parameters.
+    TtpKeygen {
+        #[command(flatten)]
+        common: Common,
+        /// Block width of the rotation keys (a power of two).
+        #[arg(long)]
+        width: usize,
+    },
+    /// Trusted third party: decrypt a result with its secret key.
+    TtpDecrypt {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        ct: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        width: usize,
+        #[arg(long, default_value_t = 16)]
+        count: usize,
+        #[arg(long)]
+        sigmoid: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Networked secure inference, party side: A (--party 1, data owner, learns the scores)
     /// or B (--party 2, model owner), over mutually authenticated TLS per the job file.
     Party {
@@ -234,6 +263,8 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
         Step::PartialDecrypt { common, party, ct, smudging_bits, out } => partial_decrypt(&common, party, &ct, smudging_bits, &out),
         Step::Party { job, party, input, sigmoid } => super::party::run_party(&job, party, &input, sigmoid),
         Step::Server { job } => super::party::run_server(&job),
+        Step::TtpKeygen { common, width } => ttp_keygen(&common, width),
+        Step::TtpDecrypt { common, ct, width, count, sigmoid, json } => ttp_decrypt(&common, &ct, width, count, sigmoid, json),
         Step::Merge { common, party, ct, shares, width, count, sigmoid, json } => {
             merge_cmd(&common, party, &ct, &shares, width, count, sigmoid, json)
         }
@@ -491,18 +522,23 @@ fn partial_decrypt(c: &Common, party: u32, ct: &Path, bits: Option<f64>, out: &P
     write_public(out, &share.to_bytes(&s))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn merge_cmd(c: &Common, party: u32, ct: &Path, shares: &[PathBuf], width: usize, count: usize, sigmoid: bool, json: bool) -> anyhow::Result<()> {
+fn ttp_keygen(c: &Common, width: usize) -> anyhow::Result<()> {
     let s = load_session(&c.session)?;
-    let (sk, pk) = load_bound_secret(c, &s, party)?;
-    let ct = load_ct(s.params(), ct)?;
-    let released = shares
-        .iter()
-        .map(|p| DecryptionShare::from_bytes(&s, &read(p)?).with_context(|| format!("reading share {}", p.display())))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let own = sk.decryption_key(&s)?.receiver_share(&s, &ct)?;
-    let pt = merge(&s, public_key_digest(s.params(), &pk), &ct, &released, Some(&own))?;
-    let slots = Encoder::new(s.params()).decode(&pt)?;
+    let params = s.params();
+    let mut rng = Prng::from_os();
+    let sk = veil_ckks::SecretKey::generate(params, &mut rng)?;
+    let pk = PublicKey::generate(&sk, &mut rng)?;
+    let rlk = RelinearizationKey::generate(&sk, &mut rng)?;
+    let gks = GaloisKeys::generate(&sk, &rotation_steps(width)?, false, &mut rng)?;
+    write_secret(&key_dir(c).join("ttp.secret"), &sk.to_bytes())?;
+    write_public(&c.dir.join("collective.pk"), &pk.to_bytes(params))?;
+    write_public(&c.dir.join("collective.rlk"), &rlk.to_bytes(params))?;
+    write_public(&c.dir.join("collective.gks"), &gks.to_bytes(params))?;
+    eprintln!("trusted third party: secret key written owner-only, public and evaluation keys published");
+    Ok(())
+}
+
+fn print_values(slots: &[f64], width: usize, count: usize, sigmoid: bool, json: bool) -> anyhow::Result<()> {
     let width = width.max(1);
     let values: Vec<f64> = (0..count)
         .filter_map(|r| slots.get(r * width).copied())
@@ -516,4 +552,27 @@ fn merge_cmd(c: &Common, party: u32, ct: &Path, shares: &[PathBuf], width: usize
         }
     }
     Ok(())
+}
+
+fn ttp_decrypt(c: &Common, ct: &Path, width: usize, count: usize, sigmoid: bool, json: bool) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let params = s.params();
+    let sk = veil_ckks::SecretKey::from_bytes(params, &read(&key_dir(c).join("ttp.secret"))?)?;
+    let ct = load_ct(params, ct)?;
+    let pt = veil_ckks::Decryptor::new(&sk).decrypt(&ct)?;
+    print_values(&Encoder::new(params).decode(&pt)?, width, count, sigmoid, json)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn merge_cmd(c: &Common, party: u32, ct: &Path, shares: &[PathBuf], width: usize, count: usize, sigmoid: bool, json: bool) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let (sk, pk) = load_bound_secret(c, &s, party)?;
+    let ct = load_ct(s.params(), ct)?;
+    let released = shares
+        .iter()
+        .map(|p| DecryptionShare::from_bytes(&s, &read(p)?).with_context(|| format!("reading share {}", p.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let own = sk.decryption_key(&s)?.receiver_share(&s, &ct)?;
+    let pt = merge(&s, public_key_digest(s.params(), &pk), &ct, &released, Some(&own))?;
+    print_values(&Encoder::new(s.params()).decode(&pt)?, width, count, sigmoid, json)
 }
