@@ -212,6 +212,15 @@ pub fn compute(s: &Session, id: usize) -> anyhow::Result<()> {
     let mut links = connect_all(s, id)?;
     let name = s.members[id].name.clone();
     with_engine(s, id, &mut links, |e, l| task(e, s, l), |e, l| task(e, s, l)).with_context(|| format!("{name}"))?;
+    // Tell the providers that the session completed (the dealer never talks to them).
+    if s.members[id].role == super::Role::Party {
+        for p in provider_ids(s) {
+            if let Some(ch) = links[p].as_mut() {
+                ch.send(b"")?;
+                ch.flush()?;
+            }
+        }
+    }
     tracing::info!(party = %name, "done");
     Ok(())
 }
@@ -274,10 +283,13 @@ pub fn provide(s: &Session, id: usize, args: &MpcArgs) -> anyhow::Result<()> {
             send_shares(s, &mut links, &y)?;
         }
     }
-    // Wait until the parties close their links (so our messages are not cut off).
-    for p in 0..3 {
-        if let Some(ch) = links[p].as_mut() {
-            let _ = ch.recv();
+    // Wait for every computing party's confirmation that the session completed.
+    let parties: &[usize] = if s.protocol == Protocol::TwoPcDealer { &[0, 1] } else { &[0, 1, 2] };
+    for &p in parties {
+        let ch = links[p].as_mut().context("no link to a computing party")?;
+        let m = ch.recv().with_context(|| format!("waiting for {} to complete the session", s.members[p].name))?;
+        if !m.is_empty() {
+            bail!("unexpected message from {}", s.members[p].name);
         }
     }
     Ok(())
