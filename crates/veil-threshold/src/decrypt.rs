@@ -67,6 +67,11 @@ impl<'a> DecryptionKey<'a> {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn secret_poly(&self) -> &RnsPoly<Ntt> {
+        self.secret().poly()
+    }
+
     /// The party.
     pub fn party(&self) -> PartyId {
         self.party

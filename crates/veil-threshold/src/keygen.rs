@@ -16,6 +16,45 @@ use crate::share::SecretShare;
 use crate::wire::{polys_digest, Digest, ShareHeader, ShareKind};
 use crate::ThresholdError;
 
+/// `b_j = e_j − a_j·t + P·g_j·f` for every gadget digit `j` (NTT form over `Q_L ∪ P`): one
+/// party's share of a switching key from `f` to `t` on the common polynomials `a_j`, with the
+/// CRT gadget of `veil_ckks::SwitchingKey` (`g_j ≡ 1` modulo the primes of digit `j`, `0`
+/// modulo the others and modulo `P`).
+fn gadget_shares(
+    params: &veil_ckks::Parameters,
+    f: &RnsPoly<Ntt>,
+    t: &RnsPoly<Ntt>,
+    a: &[RnsPoly<Ntt>],
+    rng: &mut Prng,
+) -> Result<Vec<RnsPoly<Ntt>>, ThresholdError> {
+    let ring = params.ring();
+    let basis = params.key_basis();
+    let mut neg_t = zeroize::Zeroizing::new(t.clone());
+    neg_t.neg_assign(ring);
+    let p_mod: Vec<(u64, u64)> = (0..params.q().len())
+        .map(|i| {
+            let m = ring.modulus(i);
+            let v = params.p().iter().fold(1u64, |acc, &p| m.mul(acc, m.reduce(p)));
+            (v, m.shoup(v))
+        })
+        .collect();
+    a.iter()
+        .enumerate()
+        .map(|(j, aj)| {
+            let mut b = veil_ckks::keys::error_poly(params, &basis, rng)?;
+            b.mul_add_assign(ring, aj, &neg_t)?;
+            for i in params.digit_range(params.max_level(), j) {
+                let m = ring.modulus(i);
+                let (w, ws) = p_mod[i];
+                for (d, &x) in b.limb_mut(i).iter_mut().zip(f.limb(i)) {
+                    *d = m.add(*d, m.mul_shoup(x, w, ws));
+                }
+            }
+            Ok(b)
+        })
+        .collect()
+}
+
 /// Collective public key: share `p_i = −a·s_i + e_i` over `Q_L ∪ P` (where `veil-ckks` keeps
 /// public keys); `pk = (Σ_i p_i, a)`, an
 /// encryption key for `s` with error `Σ_i e_i`.
@@ -141,9 +180,8 @@ impl<'s> RelinKeyGen<'s> {
         let key = sk.bound_key()?;
         let u_coeffs = sampler::ternary(params.n(), rng);
         let u = SecretKey::from_coefficients(params, &u_coeffs)?;
-        // b_j = −a_j·u_i + e + P·g_j·s_i: a switching key "from s_i to u_i".
-        let h0 = SwitchingKey::generate_with_a(sk.secret().poly(), &u, self.crp.clone(), rng)?;
-        let mut polys = h0.b().to_vec();
+        // b_j = −a_j·u_i + e + P·g_j·s_i: a switching-key share "from s_i to u_i".
+        let mut polys = gadget_shares(params, sk.secret().poly(), u.poly(), &self.crp, rng)?;
         for a in &self.crp {
             let mut h1 = veil_ckks::keys::error_poly(params, &params.key_basis(), rng)?;
             h1.mul_add_assign(params.ring(), a, sk.secret().poly())?;
@@ -227,11 +265,10 @@ impl<'s> GaloisKeyGen<'s> {
         let key = sk.bound_key()?;
         let params = self.session.params();
         let perm = params.ring().automorphism_permutation(self.galois_element);
-        let mut s_g = sk.secret().poly().permute(&perm)?;
-        let k = SwitchingKey::generate_with_a(&s_g, sk.secret(), self.crp.clone(), rng);
-        zeroize::Zeroize::zeroize(&mut s_g);
+        let s_g = zeroize::Zeroizing::new(sk.secret().poly().permute(&perm)?);
+        let b = gadget_shares(params, &s_g, sk.secret().poly(), &self.crp, rng)?;
         let header = ShareHeader::new(self.session, ShareKind::Galois, sk.party(), key, Digest::NONE, self.galois_element as u64);
-        Ok(Share::new(header, k?.b().to_vec()))
+        Ok(Share::new(header, b))
     }
 
     /// Sums the shares of every party into the Galois key.

@@ -173,3 +173,55 @@ impl ThresholdShare {
         Ok(Self { party, key_id, poly })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use veil_ckks::{Parameters, ParametersLiteral};
+    use veil_math::sampler::Seed;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// Lagrange recombination: for every coalition of at least t of the N parties,
+        /// Σ_{j∈T} λ_j^T·t_j equals Σ_i s_i, the collective secret.
+        #[test]
+        fn every_large_enough_coalition_recombines_the_secret(n in 2u32..6, t_off in 0usize..4, pick in any::<u64>(), seed in any::<u8>()) {
+            let params = Parameters::new(ParametersLiteral::insecure_n1024_l2()).unwrap();
+            let ids: Vec<PartyId> = (1..=n).map(PartyId).collect();
+            let t = 1 + t_off % n as usize;
+            let session = Session::with_threshold(&params, Seed([seed; 32]), &ids, t).unwrap();
+            let mut rng = Prng::from_seed(&Seed([seed ^ 0x5a; 32]));
+            let mut shares: Vec<SecretShare> = ids.iter().map(|&p| SecretShare::generate(&session, p, &mut rng).unwrap()).collect();
+            let key = Digest([seed; 32]);
+            for s in &mut shares {
+                s.key_id = Some(key);
+            }
+            let dealt: Vec<Vec<ShamirSubShare>> = shares.iter().map(|s| deal(&session, s, &mut rng).unwrap()).collect();
+            let held: Vec<ThresholdShare> = ids
+                .iter()
+                .enumerate()
+                .map(|(j, &p)| ThresholdShare::combine(&session, p, key, &dealt.iter().map(|d| d[j].clone()).collect::<Vec<_>>()).unwrap())
+                .collect();
+            let mut coalition: Vec<PartyId> = ids.iter().copied().filter(|p| pick >> p.0 & 1 == 1).collect();
+            for &p in &ids {
+                if coalition.len() < t && !coalition.contains(&p) {
+                    coalition.push(p);
+                }
+            }
+            let ring = params.ring();
+            let mut want = shares[0].secret().poly().clone();
+            for s in &shares[1..] {
+                want.add_assign(ring, s.secret().poly()).unwrap();
+            }
+            let mut got = RnsPoly::<Ntt>::zero(ring, &params.key_basis()).unwrap();
+            for h in held.iter().filter(|h| coalition.contains(&h.party())) {
+                let dk = h.decryption_key(&session, &coalition).unwrap();
+                got.add_assign(ring, dk.secret_poly()).unwrap();
+            }
+            prop_assert!(got == want);
+        }
+    }
+}

@@ -17,7 +17,7 @@ const SECRET_VERSION: u16 = 1;
 pub struct SecretShare {
     party: PartyId,
     key: SecretKey,
-    key_id: Option<Digest>,
+    pub(crate) key_id: Option<Digest>,
 }
 
 impl std::fmt::Debug for SecretShare {
