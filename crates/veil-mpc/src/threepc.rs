@@ -4,8 +4,8 @@
 //! neighbours shares a ChaCha20 key (party *i* samples `k_{i,i+1}` at set-up and sends it to
 //! party *i+1*), from which the parties draw zero-sharings `αᵢ = F(k_{i,i+1}) − F(k_{i−1,i})`.
 //!
-//! * Multiplication: `zᵢ = xᵢyᵢ + xᵢyᵢ₊₁ + xᵢ₊₁yᵢ + αᵢ` is a 3-out-of-3 sharing; party *i*
-//!   sends `zᵢ` to party *i−1*: one round.
+//! * Multiplication: each party sums the products `xᵢyⱼ` it can form (a fixed split of the
+//!   nine) plus `αᵢ`, a 3-out-of-3 sharing; party *i* sends `zᵢ` to party *i−1*: one round.
 //! * Multiplication with truncation: party 2 sends `z₂` to party 1, which makes the 2-out-of-2
 //!   sharing `(z₀, z₁ + z₂)` between parties 0 and 1; both truncate locally (SecureML, error
 //!   and failure bound of [`FixedPoint::trunc_share`]) and re-share into replicated form (party
@@ -321,10 +321,7 @@ impl ThreePc {
         if y.rows != k {
             return Err(MpcError::Shape { op: "matmul", expected: format!("{k} rows on the right"), got: format!("{}×{}", y.rows, y.cols) });
         }
-        let mut z = self.zero_share(m * n);
-        let yab = ring::add(&y.a, &y.b);
-        ring::matmul_acc(&mut z, &x.a, &yab, m, k, n);
-        ring::matmul_acc(&mut z, &x.b, &y.a, m, k, n);
+        let z = self.product_3of3(x, y, m, k, n);
         if truncate {
             self.trunc_3of3(m, n, z)
         } else {
@@ -377,15 +374,32 @@ impl ThreePc {
         crate::twopc::Shared { rows: x.rows, cols: x.cols, v }
     }
 
+    /// A 3-out-of-3 sharing of `x·y` (local): the nine products `xᵢyⱼ` split as party 0
+    /// `(x₀+x₁)(y₀+y₁)`, party 1 `x₂(y₁+y₂) + x₁y₂`, party 2 `x₀y₂ + x₂y₀` (five matrix
+    /// products in all instead of six), plus a zero-sharing.
+    fn product_3of3(&mut self, x: &Rep, y: &Rep, m: usize, k: usize, n: usize) -> Vec<u64> {
+        let mut z = self.zero_share(m * n);
+        match self.me {
+            0 => ring::matmul_acc(&mut z, &ring::add(&x.a, &x.b), &ring::add(&y.a, &y.b), m, k, n),
+            1 => {
+                ring::matmul_acc(&mut z, &x.b, &ring::add(&y.a, &y.b), m, k, n);
+                ring::matmul_acc(&mut z, &x.a, &y.b, m, k, n);
+            }
+            _ => {
+                ring::matmul_acc(&mut z, &x.b, &y.a, m, k, n);
+                ring::matmul_acc(&mut z, &x.a, &y.b, m, k, n);
+            }
+        }
+        z
+    }
+
     /// The 3-out-of-3 sharing of `x·w` (local), plus `b·2^f` when `bias` is given.
     fn matmul_3of3(&mut self, x: &Rep, w: &Rep, bias: Option<&Rep>) -> Result<Vec<u64>, MpcError> {
         let (m, k, n) = (x.rows, x.cols, w.cols);
         if w.rows != k {
             return Err(MpcError::Shape { op: "dense layer", expected: format!("{k} rows of weights"), got: format!("{}×{}", w.rows, w.cols) });
         }
-        let mut z = self.zero_share(m * n);
-        ring::matmul_acc(&mut z, &x.a, &ring::add(&w.a, &w.b), m, k, n);
-        ring::matmul_acc(&mut z, &x.b, &w.a, m, k, n);
+        let mut z = self.product_3of3(x, w, m, k, n);
         if let Some(b) = bias {
             if b.len() != n {
                 return Err(MpcError::Shape { op: "dense bias", expected: format!("{n} values"), got: format!("{}", b.len()) });
