@@ -254,7 +254,7 @@ impl ThreePc {
     }
 
     /// 2-out-of-2 between parties 0 (`a`) and 1 (`b`) → replicated (one round).
-    fn from_2of2(&mut self, rows: usize, cols: usize, v: Vec<u64>) -> Result<Rep, MpcError> {
+    fn reshare_2of2(&mut self, rows: usize, cols: usize, v: Vec<u64>) -> Result<Rep, MpcError> {
         let n = rows * cols;
         self.rounds += 1;
         match self.me {
@@ -295,7 +295,7 @@ impl ThreePc {
         if self.me < 2 {
             self.fp.trunc_share(self.me, &mut v);
         }
-        self.from_2of2(rows, cols, v)
+        self.reshare_2of2(rows, cols, v)
     }
 
     /// Entry-wise product, truncated (two rounds) or not (one round).
@@ -365,7 +365,7 @@ impl ThreePc {
     }
 
     /// The 2-out-of-2 sharing `(x₀ + x₁, x₂)` between parties 0 and 1 (local).
-    fn to_2of2(&self, x: &Rep) -> crate::twopc::Shared {
+    fn as_2of2(&self, x: &Rep) -> crate::twopc::Shared {
         let v = match self.me {
             0 => ring::add(&x.a, &x.b),
             1 => x.b.clone(),
@@ -419,7 +419,7 @@ impl ThreePc {
     /// round): 2 rounds plus the activation's 8.
     pub fn dense_act(&mut self, x: &Rep, w: &Rep, b: &Rep, act: Option<crate::nn::Act<'_>>) -> Result<Rep, MpcError> {
         let y = self.dense_act_2of2(x, w, b, act)?;
-        self.from_2of2(x.rows, w.cols, y)
+        self.reshare_2of2(x.rows, w.cols, y)
     }
 
     fn dense_act_2of2(&mut self, x: &Rep, w: &Rep, b: &Rep, act: Option<crate::nn::Act<'_>>) -> Result<Vec<u64>, MpcError> {
@@ -439,7 +439,7 @@ impl ThreePc {
         };
         if self.me < 2 {
             self.fp.trunc_share(self.me, &mut v);
-            let bias = self.to_2of2(b);
+            let bias = self.as_2of2(b);
             for row in v.chunks_mut(w.cols.max(1)) {
                 ring::add_assign(row, &bias.v);
             }
@@ -487,29 +487,29 @@ impl ThreePc {
 
     /// `max(x, 0)` (nine rounds).
     pub fn relu(&mut self, x: &Rep) -> Result<Rep, MpcError> {
-        let s = self.to_2of2(x);
+        let s = self.as_2of2(x);
         let y = self.two.relu(&s)?;
-        self.from_2of2(x.rows, x.cols, y.v)
+        self.reshare_2of2(x.rows, x.cols, y.v)
     }
 
     /// A piecewise-linear function (nine rounds).
     pub fn piecewise(&mut self, x: &Rep, f: &Piecewise) -> Result<Rep, MpcError> {
-        let s = self.to_2of2(x);
+        let s = self.as_2of2(x);
         let y = self.two.piecewise(&s, f)?;
-        self.from_2of2(x.rows, x.cols, y.v)
+        self.reshare_2of2(x.rows, x.cols, y.v)
     }
 
     /// Row-wise maximum (see [`TwoPc::max_rows`]; one more round to re-share).
     pub fn max_rows(&mut self, x: &Rep) -> Result<Rep, MpcError> {
-        let s = self.to_2of2(x);
+        let s = self.as_2of2(x);
         let y = self.two.max_rows(&s)?;
-        self.from_2of2(x.rows, 1, y.v)
+        self.reshare_2of2(x.rows, 1, y.v)
     }
 
     /// Row-wise argmax (see [`TwoPc::argmax_rows`]).
     pub fn argmax_rows(&mut self, x: &Rep) -> Result<Rep, MpcError> {
-        let s = self.to_2of2(x);
+        let s = self.as_2of2(x);
         let y = self.two.argmax_rows(&s)?;
-        self.from_2of2(x.rows, 1, y.v)
+        self.reshare_2of2(x.rows, 1, y.v)
     }
 }
