@@ -77,14 +77,18 @@ impl Program {
         self.circuit.num_inputs() - self.garbler_bits
     }
 
-    fn header(&self, output: OutputTo) -> [u8; 21] {
-        let mut h = [0u8; 21];
+    fn header(&self, output: OutputTo, executions: usize) -> [u8; HEADER_BYTES] {
+        let mut h = [0u8; HEADER_BYTES];
         h[..16].copy_from_slice(&self.circuit.digest()[..16]);
         h[16..20].copy_from_slice(&(self.garbler_groups as u32).to_le_bytes());
         h[20] = (output == OutputTo::Both) as u8;
+        h[21..25].copy_from_slice(&(executions as u32).to_le_bytes());
         h
     }
 }
+
+/// Bytes of the evaluator's execution header.
+const HEADER_BYTES: usize = 25;
 
 /// Packs bits LSB first.
 pub fn pack_bits(bits: &[bool]) -> Vec<u8> {
@@ -198,60 +202,79 @@ impl Garbler {
         inputs: &[bool],
         output: OutputTo,
     ) -> Result<Option<Vec<bool>>, GcError> {
-        if inputs.len() != program.garbler_bits {
-            return Err(GcError::InputLength { party: "garbler", expected: program.garbler_bits, got: inputs.len() });
+        Ok(self.run_batch(ch, program, std::slice::from_ref(&inputs.to_vec()), output)?.and_then(|v| v.into_iter().next()))
+    }
+
+    /// Runs `inputs.len()` executions of `program` in one flight: one header and one message
+    /// of input corrections from the evaluator, then the garbled executions back to back
+    /// (no round trip between them). Returns every execution's output bits when `output` is
+    /// [`OutputTo::Both`].
+    pub fn run_batch<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        program: &Program,
+        inputs: &[Vec<bool>],
+        output: OutputTo,
+    ) -> Result<Option<Vec<Vec<bool>>>, GcError> {
+        if let Some(bad) = inputs.iter().find(|x| x.len() != program.garbler_bits) {
+            return Err(GcError::InputLength { party: "garbler", expected: program.garbler_bits, got: bad.len() });
         }
-        let header = ch.recv_exact_len(21)?;
-        if header[..] != program.header(output)[..] {
+        let k = inputs.len();
+        let header = ch.recv_exact_len(HEADER_BYTES)?;
+        if header[..] != program.header(output, k)[..] {
             return Err(GcError::SessionMismatch {
                 peer: ch.peer().to_string(),
-                reason: "the evaluator uses another circuit, input split or output mode".to_string(),
+                reason: "the evaluator uses another circuit, input split, output mode or number of executions".to_string(),
             });
         }
         let circuit = &program.circuit;
         let (ng, ne) = (program.garbler_bits, program.evaluator_bits());
-        let q = self.cot.take(ch, ne)?;
+        let q = self.cot.take(ch, k * ne)?;
         let delta = self.cot.delta();
         let d_msg = ch.recv()?;
-        let d = unpack_bits(&d_msg, ne).ok_or_else(|| message_len(ch.peer(), "evaluator input corrections", ne.div_ceil(8), d_msg.len()))?;
+        let d = unpack_bits(&d_msg, k * ne)
+            .ok_or_else(|| message_len(ch.peer(), "evaluator input corrections", (k * ne).div_ceil(8), d_msg.len()))?;
 
-        self.labels.clear();
-        self.labels.resize(program.schedule.num_slots(), Block::ZERO);
-        let mut seeds = vec![0u8; 16 * ng];
-        self.rng.fill_bytes(&mut seeds);
-        let mut active = Vec::with_capacity(16 * ng);
-        for (i, (x, s)) in inputs.iter().zip(seeds.chunks_exact(16)).enumerate() {
-            let l0 = Block::from_slice(s).unwrap_or_default();
-            self.labels[i] = l0;
-            active.extend_from_slice(&(l0 ^ delta.and_bit(*x)).to_bytes());
-        }
-        seeds.zeroize();
-        for (i, (qi, di)) in q.iter().zip(&d).enumerate() {
-            self.labels[ng + i] = *qi ^ delta.and_bit(*di);
-        }
-        if ng > 0 {
-            ch.send(&active)?;
-        }
-        active.zeroize();
+        for (e, x) in inputs.iter().enumerate() {
+            self.labels.clear();
+            self.labels.resize(program.schedule.num_slots(), Block::ZERO);
+            let mut seeds = vec![0u8; 16 * ng];
+            self.rng.fill_bytes(&mut seeds);
+            let mut active = Vec::with_capacity(16 * ng);
+            for (i, (x, s)) in x.iter().zip(seeds.chunks_exact(16)).enumerate() {
+                let l0 = Block::from_slice(s).unwrap_or_default();
+                self.labels[i] = l0;
+                active.extend_from_slice(&(l0 ^ delta.and_bit(*x)).to_bytes());
+            }
+            seeds.zeroize();
+            let range = e * ne..(e + 1) * ne;
+            for (i, (qi, di)) in q[range.clone()].iter().zip(&d[range]).enumerate() {
+                self.labels[ng + i] = *qi ^ delta.and_bit(*di);
+            }
+            if ng > 0 {
+                ch.send(&active)?;
+            }
+            active.zeroize();
 
-        halfgates::garble(&program.schedule, &mut self.labels, delta, &self.hash, self.next_gate, &mut ChannelSink(ch))?;
-        self.next_gate += program.schedule.num_and() as u64;
+            halfgates::garble(&program.schedule, &mut self.labels, delta, &self.hash, self.next_gate, &mut ChannelSink(ch))?;
+            self.next_gate += program.schedule.num_and() as u64;
 
-        let mut decode = Vec::with_capacity(32 * circuit.num_outputs());
-        for (k, slot) in program.schedule.output_slots().iter().enumerate() {
-            let l0 = &self.labels[*slot as usize];
-            decode.extend_from_slice(&decode_hash(*l0, k));
-            decode.extend_from_slice(&decode_hash(*l0 ^ delta, k));
+            let mut decode = Vec::with_capacity(32 * circuit.num_outputs());
+            for (k, slot) in program.schedule.output_slots().iter().enumerate() {
+                let l0 = &self.labels[*slot as usize];
+                decode.extend_from_slice(&decode_hash(*l0, k));
+                decode.extend_from_slice(&decode_hash(*l0 ^ delta, k));
+            }
+            ch.send(&decode)?;
         }
-        ch.send(&decode)?;
         ch.flush()?;
         if output == OutputTo::Evaluator {
             return Ok(None);
         }
         let n = circuit.num_outputs();
         let msg = ch.recv()?;
-        let bits = unpack_bits(&msg, n).ok_or_else(|| message_len(ch.peer(), "output bits", n.div_ceil(8), msg.len()))?;
-        Ok(Some(bits))
+        let bits = unpack_bits(&msg, k * n).ok_or_else(|| message_len(ch.peer(), "output bits", (k * n).div_ceil(8), msg.len()))?;
+        Ok(Some((0..k).map(|e| bits[e * n..(e + 1) * n].to_vec()).collect()))
     }
 }
 
@@ -300,55 +323,73 @@ impl Evaluator {
         inputs: &[bool],
         output: OutputTo,
     ) -> Result<Vec<bool>, GcError> {
+        Ok(self.run_batch(ch, program, std::slice::from_ref(&inputs.to_vec()), output)?.into_iter().next().unwrap_or_default())
+    }
+
+    /// Runs `inputs.len()` executions in one flight (see [`Garbler::run_batch`]); returns the
+    /// output bits of each.
+    pub fn run_batch<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        program: &Program,
+        inputs: &[Vec<bool>],
+        output: OutputTo,
+    ) -> Result<Vec<Vec<bool>>, GcError> {
         let (ng, ne) = (program.garbler_bits, program.evaluator_bits());
-        if inputs.len() != ne {
-            return Err(GcError::InputLength { party: "evaluator", expected: ne, got: inputs.len() });
+        if let Some(bad) = inputs.iter().find(|x| x.len() != ne) {
+            return Err(GcError::InputLength { party: "evaluator", expected: ne, got: bad.len() });
         }
+        let k = inputs.len();
         let circuit = &program.circuit;
-        ch.send(&program.header(output))?;
-        let (r, t) = self.cot.take(ch, ne)?;
-        let d: Vec<bool> = inputs.iter().zip(&r).map(|(x, r)| x ^ r).collect();
+        ch.send(&program.header(output, k))?;
+        let (r, t) = self.cot.take(ch, k * ne)?;
+        let d: Vec<bool> = inputs.iter().flatten().zip(&r).map(|(x, r)| x ^ r).collect();
         ch.send(&pack_bits(&d))?;
         ch.flush()?;
 
-        self.labels.clear();
-        self.labels.resize(program.schedule.num_slots(), Block::ZERO);
-        if ng > 0 {
-            let msg = ch.recv()?;
-            if msg.len() != 16 * ng {
-                return Err(message_len(ch.peer(), "garbler input labels", 16 * ng, msg.len()));
-            }
-            for (i, c) in msg.chunks_exact(16).enumerate() {
-                self.labels[i] = Block::from_slice(c).unwrap_or_default();
-            }
-        }
-        self.labels[ng..ng + ne].copy_from_slice(&t);
-
-        halfgates::evaluate(&program.schedule, &mut self.labels, &self.hash, self.next_gate, &mut ChannelSource(ch))?;
-        self.next_gate += program.schedule.num_and() as u64;
-
         let n = circuit.num_outputs();
-        let decode = ch.recv()?;
-        if decode.len() != 32 * n {
-            return Err(message_len(ch.peer(), "output decoding table", 32 * n, decode.len()));
-        }
-        let mut bits = Vec::with_capacity(n);
-        for (k, slot) in program.schedule.output_slots().iter().enumerate() {
-            let l = &self.labels[*slot as usize];
-            let h = decode_hash(*l, k);
-            let bit = if h[..] == decode[32 * k..32 * k + 16] {
-                false
-            } else if h[..] == decode[32 * k + 16..32 * k + 32] {
-                true
-            } else {
-                return Err(GcError::InvalidOutputLabel { peer: ch.peer().to_string(), output: k });
-            };
-            bits.push(bit);
+        let mut outputs = Vec::with_capacity(k);
+        for e in 0..k {
+            self.labels.clear();
+            self.labels.resize(program.schedule.num_slots(), Block::ZERO);
+            if ng > 0 {
+                let msg = ch.recv()?;
+                if msg.len() != 16 * ng {
+                    return Err(message_len(ch.peer(), "garbler input labels", 16 * ng, msg.len()));
+                }
+                for (i, c) in msg.chunks_exact(16).enumerate() {
+                    self.labels[i] = Block::from_slice(c).unwrap_or_default();
+                }
+            }
+            self.labels[ng..ng + ne].copy_from_slice(&t[e * ne..(e + 1) * ne]);
+
+            halfgates::evaluate(&program.schedule, &mut self.labels, &self.hash, self.next_gate, &mut ChannelSource(ch))?;
+            self.next_gate += program.schedule.num_and() as u64;
+
+            let decode = ch.recv()?;
+            if decode.len() != 32 * n {
+                return Err(message_len(ch.peer(), "output decoding table", 32 * n, decode.len()));
+            }
+            let mut bits = Vec::with_capacity(n);
+            for (k, slot) in program.schedule.output_slots().iter().enumerate() {
+                let l = &self.labels[*slot as usize];
+                let h = decode_hash(*l, k);
+                let bit = if h[..] == decode[32 * k..32 * k + 16] {
+                    false
+                } else if h[..] == decode[32 * k + 16..32 * k + 32] {
+                    true
+                } else {
+                    return Err(GcError::InvalidOutputLabel { peer: ch.peer().to_string(), output: k });
+                };
+                bits.push(bit);
+            }
+            outputs.push(bits);
         }
         if output == OutputTo::Both {
-            ch.send(&pack_bits(&bits))?;
+            let all: Vec<bool> = outputs.iter().flatten().copied().collect();
+            ch.send(&pack_bits(&all))?;
             ch.flush()?;
         }
-        Ok(bits)
+        Ok(outputs)
     }
 }

@@ -161,6 +161,32 @@ fn garbled_equals_plaintext_on_random_inputs_for_every_circuit() {
 }
 
 #[test]
+fn batched_executions_match_single_ones() {
+    let program = Program::new(load("adder64.txt"), 1).expect("program");
+    let pairs: Vec<(u128, u128)> = (0..5u128).map(|i| (i * 0x1234_5678_9abc, u64::MAX as u128 - i)).collect();
+    let g_in: Vec<Vec<bool>> = pairs.iter().map(|(a, _)| values::from_u128(*a, 64)).collect();
+    let e_in: Vec<Vec<bool>> = pairs.iter().map(|(_, b)| values::from_u128(*b, 64)).collect();
+    let (mut a, mut b) = memory::pair(config());
+    let p = program.clone();
+    let t = std::thread::spawn(move || {
+        let mut g = Garbler::setup(&mut a, IknpConfig::default(), &mut ChaCha20Rng::seed_from_u64(1)).expect("setup");
+        let first = g.run_batch(&mut a, &p, &g_in, OutputTo::Both).expect("batch");
+        let again = g.run_batch(&mut a, &p, &g_in[..2], OutputTo::Evaluator).expect("batch");
+        (first, again)
+    });
+    let mut e = Evaluator::setup(&mut b, IknpConfig::default(), &mut ChaCha20Rng::seed_from_u64(2)).expect("setup");
+    let outs = e.run_batch(&mut b, &program, &e_in, OutputTo::Both).expect("batch");
+    let outs2 = e.run_batch(&mut b, &program, &e_in[..2], OutputTo::Evaluator).expect("batch");
+    let (g_outs, g_none) = t.join().expect("thread");
+    assert_eq!(g_outs.as_ref(), Some(&outs));
+    assert!(g_none.is_none());
+    for ((a, b), out) in pairs.iter().zip(&outs) {
+        assert_eq!(values::to_u128(out), Some((a + b) & u64::MAX as u128));
+    }
+    assert_eq!(&outs2[..], &outs[..2]);
+}
+
+#[test]
 fn millionaires_program_decides_who_is_richer() {
     let p = millionaires::program(32).expect("program");
     let pairs = [(0u128, 0u128), (1, 2), (2, 1), (u32::MAX as u128, 0), (123_456, 123_457), (77, 77)];

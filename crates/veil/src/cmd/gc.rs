@@ -85,6 +85,11 @@ pub struct LinkArgs {
     /// Run the computation N times in one session (one OT setup) and report the time per run.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: usize,
+    /// Make each of the --repeat runs a batch of B executions sent in one flight (the
+    /// evaluator's input corrections for all B first, then B garbled circuits back to back);
+    /// times are then per batch.
+    #[arg(long, value_name = "B", default_value_t = 1)]
+    pub batch: usize,
     /// Print one JSON object on standard output instead of text.
     #[arg(long)]
     pub json: bool,
@@ -199,14 +204,31 @@ pub struct PartyReport {
     pub run_times: Vec<Duration>,
 }
 
+/// What both parties of a session must agree on besides the circuit.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPlan {
+    pub reveal: OutputTo,
+    pub kos: bool,
+    pub repeat: usize,
+    pub batch: usize,
+}
+
+impl SessionPlan {
+    fn from_link(link: &LinkArgs, reveal: OutputTo) -> Self {
+        Self { reveal, kos: link.kos, repeat: link.repeat, batch: link.batch }
+    }
+}
+
 /// Derives the channel fingerprint from everything both parties must agree on.
-pub fn session_fingerprint(program: &Program, reveal: OutputTo, kos: bool, repeat: usize) -> Fingerprint {
+pub fn session_fingerprint(program: &Program, plan: SessionPlan) -> Fingerprint {
+    let SessionPlan { reveal, kos, repeat, batch } = plan;
     let mut bytes = Vec::new();
     bytes.extend_from_slice(&program.circuit().digest());
     bytes.extend_from_slice(&(program.garbler_groups() as u64).to_le_bytes());
     bytes.push((reveal == OutputTo::Both) as u8);
     bytes.push(kos as u8);
     bytes.extend_from_slice(&(repeat as u64).to_le_bytes());
+    bytes.extend_from_slice(&(batch as u64).to_le_bytes());
     Fingerprint::derive("veil-gc 2026-11 two-party session", &bytes)
 }
 
@@ -231,19 +253,20 @@ pub fn open_link(link: &LinkArgs, role: Role, fingerprint: Fingerprint) -> anyho
 }
 
 /// Runs this party's side: OT setup, precomputation of the evaluator's OTs, then `repeat`
-/// executions.
+/// batches of `batch` executions each (`run_times` holds one time per batch).
 pub fn run_party<C: Channel + ?Sized>(
     ch: &mut C,
     role: Role,
     program: &Program,
     inputs: &[bool],
-    reveal: OutputTo,
-    kos: bool,
-    repeat: usize,
+    plan: SessionPlan,
 ) -> anyhow::Result<PartyReport> {
+    let SessionPlan { reveal, kos, repeat, batch } = plan;
+    let batch = batch.max(1);
+    let many: Vec<Vec<bool>> = vec![inputs.to_vec(); batch];
     let ot = IknpConfig { kos_check: kos };
     let start = Instant::now();
-    let need = program.evaluator_bits() * repeat.max(1);
+    let need = program.evaluator_bits() * repeat.max(1) * batch;
     let mut times = Vec::with_capacity(repeat);
     let mut output = None;
     let mut run_bytes = 0;
@@ -259,7 +282,7 @@ pub fn run_party<C: Channel + ?Sized>(
             for _ in 0..repeat.max(1) {
                 let before = ch.stats();
                 let t = Instant::now();
-                output = g.run(ch, program, inputs, reveal)?;
+                output = g.run_batch(ch, program, &many, reveal)?.and_then(|v| v.into_iter().next());
                 times.push(t.elapsed());
                 let delta = ch.stats().since(&before);
                 (run_bytes, run_bytes_received) = (delta.total_bytes(), delta.bytes_received);
@@ -273,7 +296,7 @@ pub fn run_party<C: Channel + ?Sized>(
             for _ in 0..repeat.max(1) {
                 let before = ch.stats();
                 let t = Instant::now();
-                output = Some(e.run(ch, program, inputs, reveal)?);
+                output = e.run_batch(ch, program, &many, reveal)?.into_iter().next();
                 times.push(t.elapsed());
                 let delta = ch.stats().since(&before);
                 (run_bytes, run_bytes_received) = (delta.total_bytes(), delta.bytes_received);
@@ -348,9 +371,9 @@ fn run_circuit(args: RunArgs) -> anyhow::Result<()> {
     let range = if role == Role::Garbler { 0..garbler_groups } else { garbler_groups..groups };
     let inputs = parse_inputs(program.circuit(), range, &args.inputs, role.name())?;
     let reveal = reveal_mode(args.reveal);
-    let fp = session_fingerprint(&program, reveal, args.link.kos, args.link.repeat);
-    let mut ch = open_link(&args.link, role, fp)?;
-    let report = run_party(&mut ch, role, &program, &inputs, reveal, args.link.kos, args.link.repeat)?;
+    let plan = SessionPlan::from_link(&args.link, reveal);
+    let mut ch = open_link(&args.link, role, session_fingerprint(&program, plan))?;
+    let report = run_party(&mut ch, role, &program, &inputs, plan)?;
     let outputs: Option<Vec<String>> = report.output.as_ref().map(|bits| {
         let mut at = 0;
         program
@@ -385,7 +408,7 @@ fn run_circuit(args: RunArgs) -> anyhow::Result<()> {
 
 fn print_stats(report: &PartyReport, and_gates: usize) {
     eprintln!(
-        "{}: {} execution(s) of {and_gates} AND gates, median {:.3} ms each after {:.1} ms of OT setup; {} bytes per execution, {} bytes of setup",
+        "{}: {} run(s) of {and_gates} AND gates, median {:.3} ms each after {:.1} ms of OT setup; {} bytes per run, {} bytes of setup",
         report.role.name(),
         report.executions,
         report.median_ms,
@@ -414,9 +437,9 @@ pub fn run_millionaires(args: MillionairesArgs) -> anyhow::Result<()> {
         bail!("the amount {amount} does not fit in --bits {bits}");
     }
     let inputs = veil_gc::values::from_u128(amount as u128, bits);
-    let fp = session_fingerprint(&program, OutputTo::Both, args.link.kos, args.link.repeat);
-    let mut ch = open_link(&args.link, role, fp)?;
-    let report = run_party(&mut ch, role, &program, &inputs, OutputTo::Both, args.link.kos, args.link.repeat)?;
+    let plan = SessionPlan::from_link(&args.link, OutputTo::Both);
+    let mut ch = open_link(&args.link, role, session_fingerprint(&program, plan))?;
+    let report = run_party(&mut ch, role, &program, &inputs, plan)?;
     let evaluator_richer = report.output.as_ref().and_then(|b| b.first().copied()).context("no output")?;
     if args.link.json {
         let mut v = serde_json::to_value(&report)?;
@@ -484,6 +507,7 @@ fn run_local(link: &LinkArgs, common: &[String], per_role: impl Fn(Role) -> Vec<
     let certs = dir.path().display().to_string();
     let mut shared: Vec<String> = common.to_vec();
     shared.extend(["--certs".into(), certs, "--timeout".into(), link.timeout.to_string(), "--repeat".into(), link.repeat.to_string()]);
+    shared.extend(["--batch".into(), link.batch.to_string()]);
     if link.kos {
         shared.push("--kos".into());
     }
