@@ -74,6 +74,12 @@
 //! does not flood it, as it never leaves the party: N parties then add `k = N − 1` flooded
 //! shares.
 //!
+//! Measured (`veil bench threshold`, N = 2^14, Δ = 2^40, inputs in `[-1, 1]`, one
+//! multiplication, every share flooded with the default σ = 2^20): `max_abs_err_after_mul` =
+//! 4.5·10^-4, 5.6·10^-4, 7.3·10^-4 for 2, 3, 5 parties (3.3·10^-4, 4.9·10^-4, 6.9·10^-4 when
+//! the receiver merges its own share unflooded); OpenFHE 1.6.1's default on the same work in the
+//! same sitting: 6.5·10^-4 and 8.3·10^-4 for 2 and 3 parties.
+//!
 //! **Compared with the peers.** OpenFHE's threshold CKKS default (`FIXED_NOISE_MULTIPARTY`)
 //! adds a fixed Gaussian of σ = 2^20 to every decryption share whatever `N`, and OpenFHE
 //! documents threshold CKKS as IND-CPA only (not IND-CPA-D); veil's default equals it at

@@ -42,10 +42,29 @@ use veil_threshold::{
 
 /// Options of `veil threshold`.
 #[derive(Debug, Args)]
+#[command(after_help = FLOW)]
 pub struct ThresholdArgs {
     #[command(subcommand)]
     pub step: Step,
 }
+
+const FLOW: &str = "\
+Secure inference on files, parties 1 (A, data) and 2 (B, model), S = --session job/s.toml:
+  veil threshold init --parties 2 --out job/s.toml
+  veil threshold keygen-share    --session S --dir job --party 1      (then --party 2)
+  veil threshold aggregate-pk    --session S --dir job
+  veil threshold relin-round1    --session S --dir job --party 1      (then 2)
+  veil threshold relin-round2    --session S --dir job --party 1      (then 2)
+  veil threshold rotation-share  --session S --dir job --party 1 --width 32   (then 2)
+  veil threshold aggregate-eval-keys --session S --dir job --width 32
+  veil threshold encrypt  --session S --dir job --input rows.csv --width 32 --out job/a.ct
+  veil threshold encrypt  --session S --dir job --input w.csv --width 32 --replicate --out job/b.ct
+  veil threshold evaluate --session S --dir job --a job/a.ct --b job/b.ct --width 32 --out job/r.ct
+  veil threshold partial-decrypt --session S --dir job --party 2 --ct job/r.ct --out job/b.share
+  veil threshold merge --session S --dir job --party 1 --ct job/r.ct --shares job/b.share --width 32
+Over the network: `veil threshold server --job job.toml` and `veil threshold party --job job.toml
+--party 1|2 --input FILE` (job: preset, certs, timeout_secs, width, count, [[parties]], [server]).
+Secret files (session, key shares, ephemeral secrets) are written owner-only (0600).";
 
 /// Session file, exchange directory and party of a step.
 #[derive(Debug, Args)]
@@ -204,6 +223,8 @@ pub enum Step {
         /// weights, bias last).
         #[arg(long)]
         party: u32,
+        /// A: CSV of rows (each at most `width` values, bias column of 1.0 last); B: one CSV
+        /// line of weights, bias last.
         #[arg(long)]
         input: PathBuf,
         /// Print probabilities instead of scores.
