@@ -8,7 +8,8 @@
 //! E ↔ G  pool refill of correlated OTs, only when the pool runs dry
 //! E → G  d = x_E ⊕ r        (r: the random choice bits of pooled COTs (q_i, t_i = q_i ⊕ r_i·Δ))
 //! G → E  active labels of the garbler's inputs, garbled tables in chunks, output decoding
-//!        hashes (H(L⁰_k, k), H(L⁰_k ⊕ Δ, k)) for every output wire k
+//!        hashes (H(L⁰_k, τ_k), H(L⁰_k ⊕ Δ, τ_k)) for every output wire k (τ_k: a tweak
+//!        unique in the session)
 //! E → G  the output bits (only when both parties learn the output)
 //! ```
 //!
@@ -110,15 +111,12 @@ pub fn unpack_bits(bytes: &[u8], n: usize) -> Option<Vec<bool>> {
     Some((0..n).map(|i| (bytes[i / 8] >> (i % 8)) & 1 == 1).collect())
 }
 
-fn decode_hash(label: Block, index: usize) -> [u8; 16] {
-    let mut input = [0u8; 24];
-    input[..16].copy_from_slice(&label.to_bytes());
-    input[16..].copy_from_slice(&(index as u64).to_le_bytes());
-    let full = blake3::derive_key("veil-gc 2026-11 output decoding", &input);
-    input.zeroize();
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&full[..16]);
-    out
+/// The output-decoding hash `H(L, 2^127 + o)` of an output label, with `o` the session-wide
+/// ordinal of the output wire (tweaks never collide with the gates' `2g`, `2g + 1`, nor repeat
+/// across executions). Revealing `H(L⁰, ·)` and `H(L⁰ ⊕ Δ, ·)` reveals nothing about Δ under
+/// the circular correlation robustness that garbling already assumes.
+fn decode_hash(hash: &TccrHash, label: Block, ordinal: u64) -> [u8; 16] {
+    hash.hash(label, (1u128 << 127) | ordinal as u128).to_bytes()
 }
 
 fn message_len(peer: &str, what: &'static str, expected: usize, got: usize) -> GcError {
@@ -154,6 +152,7 @@ pub struct Garbler {
     hash: TccrHash,
     rng: ChaCha20Rng,
     next_gate: u64,
+    next_output: u64,
     labels: Vec<Block>,
 }
 
@@ -182,6 +181,7 @@ impl Garbler {
             hash: TccrHash::new(),
             rng: ChaCha20Rng::from_rng(rng).map_err(|_| GcError::Rng)?,
             next_gate: 0,
+            next_output: 0,
             labels: Vec::new(),
         })
     }
@@ -262,9 +262,11 @@ impl Garbler {
             let mut decode = Vec::with_capacity(32 * circuit.num_outputs());
             for (k, slot) in program.schedule.output_slots().iter().enumerate() {
                 let l0 = &self.labels[*slot as usize];
-                decode.extend_from_slice(&decode_hash(*l0, k));
-                decode.extend_from_slice(&decode_hash(*l0 ^ delta, k));
+                let ordinal = self.next_output + k as u64;
+                decode.extend_from_slice(&decode_hash(&self.hash, *l0, ordinal));
+                decode.extend_from_slice(&decode_hash(&self.hash, *l0 ^ delta, ordinal));
             }
+            self.next_output += circuit.num_outputs() as u64;
             ch.send(&decode)?;
         }
         ch.flush()?;
@@ -283,6 +285,7 @@ pub struct Evaluator {
     cot: CotReceiver,
     hash: TccrHash,
     next_gate: u64,
+    next_output: u64,
     labels: Vec<Block>,
 }
 
@@ -306,7 +309,7 @@ impl Evaluator {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Self, GcError> {
         let cot = CotReceiver::setup(ch, ot, rng)?;
-        Ok(Self { cot, hash: TccrHash::new(), next_gate: 0, labels: Vec::new() })
+        Ok(Self { cot, hash: TccrHash::new(), next_gate: 0, next_output: 0, labels: Vec::new() })
     }
 
     /// Precomputes `n` correlated OTs (see [`Garbler::precompute`]).
@@ -373,7 +376,7 @@ impl Evaluator {
             let mut bits = Vec::with_capacity(n);
             for (k, slot) in program.schedule.output_slots().iter().enumerate() {
                 let l = &self.labels[*slot as usize];
-                let h = decode_hash(*l, k);
+                let h = decode_hash(&self.hash, *l, self.next_output + k as u64);
                 let bit = if h[..] == decode[32 * k..32 * k + 16] {
                     false
                 } else if h[..] == decode[32 * k + 16..32 * k + 32] {
@@ -383,6 +386,7 @@ impl Evaluator {
                 };
                 bits.push(bit);
             }
+            self.next_output += n as u64;
             outputs.push(bits);
         }
         if output == OutputTo::Both {
