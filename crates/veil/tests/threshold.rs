@@ -363,3 +363,76 @@ fn trusted_third_party_mode_decrypts_the_same_scores() {
         assert!((g - e).abs() < 1e-3, "row {i}: {g} vs {e}");
     }
 }
+
+#[test]
+fn secure_aggregation_statistics_reach_both_parties() {
+    const F: usize = 6;
+    const W: usize = 16;
+    const PER_PARTY: usize = 30;
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/tabular/breast_cancer.csv");
+    let (all, _) = veil_ml::data::breast_cancer_split(&data, 2 * PER_PARTY, 3).unwrap();
+    let rows: Vec<Vec<f64>> = (0..2 * PER_PARTY).map(|i| all.x.row(i)[..F].iter().copied().chain([1.0]).collect()).collect();
+    let n = rows.len() as f64;
+    let mean: Vec<f64> = (0..F).map(|f| rows.iter().map(|r| r[f]).sum::<f64>() / n).collect();
+    let cov = |f: usize, g: usize| rows.iter().map(|r| r[f] * r[g]).sum::<f64>() / n - mean[f] * mean[g];
+
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("exchange");
+    std::fs::create_dir(&job).unwrap();
+    let keys = [dir.path().join("a-keys"), dir.path().join("b-keys")];
+    for k in &keys {
+        std::fs::create_dir(k).unwrap();
+    }
+    let session = dir.path().join("session.toml");
+    ok(&["threshold", "init", "--parties", "2", "--preset", PRESET, "--out", p(&session)]);
+    let (w, f) = (W.to_string(), F.to_string());
+    let step = |name: &str, party: Option<usize>, extra: &[&str]| -> String {
+        let keydir = p(&keys[party.unwrap_or(1).max(1) - 1]).to_string();
+        let mut args: Vec<String> = ["threshold", name, "--session", p(&session), "--dir", p(&job), "--key-dir", &keydir].iter().map(|s| s.to_string()).collect();
+        if let Some(i) = party {
+            args.extend(["--party".to_string(), i.to_string()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        ok(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+    };
+    for i in [1, 2] {
+        step("keygen-share", Some(i), &[]);
+    }
+    step("aggregate-pk", None, &[]);
+    for s in ["relin-round1", "relin-round2"] {
+        for i in [1, 2] {
+            step(s, Some(i), &[]);
+        }
+    }
+    for i in [1, 2] {
+        step("rotation-share", Some(i), &["--width", &w, "--stats-features", &f]);
+    }
+    step("aggregate-eval-keys", None, &["--width", &w, "--stats-features", &f]);
+    let mut cts = Vec::new();
+    for (i, chunk) in rows.chunks(PER_PARTY).enumerate() {
+        let csv = dir.path().join(format!("owner-{i}.csv"));
+        write_csv(&csv, chunk);
+        let ct = job.join(format!("owner-{i}.ct"));
+        let offset = (i * PER_PARTY).to_string();
+        step("encrypt", None, &["--input", p(&csv), "--width", &w, "--offset-blocks", &offset, "--out", p(&ct)]);
+        cts.push(ct);
+    }
+    let stats = job.join("stats");
+    step("aggregate-stats", None, &["--inputs", p(&cts[0]), p(&cts[1]), "--width", &w, "--features", &f, "--out", p(&stats)]);
+    let shares = [job.join("shares-from-1"), job.join("shares-from-2")];
+    for i in [1, 2] {
+        step("stats-decrypt", Some(i), &["--stats", p(&stats), "--features", &f, "--out", p(&shares[i - 1])]);
+    }
+    for (me, other) in [(1, 2), (2, 1)] {
+        let out = step("stats-merge", Some(me), &["--stats", p(&stats), "--shares", p(&shares[other - 1]), "--features", &f]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert!((v["count"].as_f64().unwrap() - n).abs() < 1e-3, "party {me}: count {}", v["count"]);
+        for a in 0..F {
+            assert!((v["mean"][a].as_f64().unwrap() - mean[a]).abs() < 1e-3, "party {me}: mean {a}");
+            assert!((v["variance"][a].as_f64().unwrap() - cov(a, a)).abs() < 1e-3, "party {me}: variance {a}");
+            for b in 0..F {
+                assert!((v["covariance"][a][b].as_f64().unwrap() - cov(a, b)).abs() < 1e-3, "party {me}: cov {a},{b}");
+            }
+        }
+    }
+}

@@ -5,4 +5,5 @@ pub mod demo;
 pub mod gc;
 pub mod mpc;
 pub mod party;
+pub mod stats;
 pub mod threshold;

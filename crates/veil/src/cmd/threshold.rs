@@ -126,7 +126,8 @@ pub enum Step {
         #[arg(long)]
         party: u32,
     },
-    /// Party: shares of the rotation keys for summing blocks of --width slots (steps 1, 2, 4, ...).
+    /// Party: shares of the rotation keys for summing blocks of --width slots (steps 1, 2, 4, ...),
+    /// or with --stats-features F those of `aggregate-stats` (steps 1..F and multiples of width).
     RotationShare {
         #[command(flatten)]
         common: Common,
@@ -135,6 +136,9 @@ pub enum Step {
         /// Block width (a power of two).
         #[arg(long)]
         width: usize,
+        /// Keys for `aggregate-stats` over F features instead.
+        #[arg(long)]
+        stats_features: Option<usize>,
     },
     /// Anyone: finalise the relinearisation and rotation keys the server needs.
     AggregateEvalKeys {
@@ -143,6 +147,56 @@ pub enum Step {
         /// Block width of the rotation keys (a power of two).
         #[arg(long)]
         width: usize,
+        /// Keys for `aggregate-stats` over F features instead.
+        #[arg(long)]
+        stats_features: Option<usize>,
+    },
+    /// Evaluator (server): secure aggregation statistics over the rows of every given
+    /// ciphertext (each party encrypts its rows with `encrypt --offset-blocks`, features in
+    /// columns 0..F, a column of 1.0 at F): writes OUT/sum.ct (slot f: Σ x_f, slot F: the row
+    /// count) and OUT/moment-k.ct for k < F (slot f: Σ x_f·x_{f+k}).
+    AggregateStats {
+        #[command(flatten)]
+        common: Common,
+        /// Encrypted rows (one ciphertext per data owner).
+        #[arg(long, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        width: usize,
+        /// Number of features F (2·F <= width).
+        #[arg(long)]
+        features: usize,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Party: flooded partial decryptions of every statistics ciphertext in --stats, for the
+    /// other party (written to OUT/share-<name>).
+    StatsDecrypt {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        party: u32,
+        #[arg(long)]
+        stats: PathBuf,
+        #[arg(long)]
+        features: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Party: merge the statistics with the other party's shares (directory --shares) and print
+    /// count, mean, variance and covariance matrix as JSON.
+    StatsMerge {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        party: u32,
+        #[arg(long)]
+        stats: PathBuf,
+        #[arg(long)]
+        shares: PathBuf,
+        #[arg(long)]
+        features: usize,
     },
     /// Encryptor: encrypt a CSV under the collective public key; line r fills slots
     /// [r·width, r·width + width) (with --replicate: the first line fills every block).
@@ -156,6 +210,9 @@ pub enum Step {
         width: usize,
         #[arg(long)]
         replicate: bool,
+        /// Start at block B (so that several owners' rows occupy disjoint blocks).
+        #[arg(long, default_value_t = 0)]
+        offset_blocks: usize,
         #[arg(long)]
         out: PathBuf,
     },
@@ -277,9 +334,20 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
         Step::AggregatePk { common } => aggregate_pk(&common),
         Step::RelinRound1 { common, party } => relin_round1(&common, party),
         Step::RelinRound2 { common, party } => relin_round2(&common, party),
-        Step::RotationShare { common, party, width } => rotation_share(&common, party, width),
-        Step::AggregateEvalKeys { common, width } => aggregate_eval_keys(&common, width),
-        Step::Encrypt { common, input, width, replicate, out } => encrypt(&common, &input, width, replicate, &out),
+        Step::RotationShare { common, party, width, stats_features } => rotation_share(&common, party, width, stats_features),
+        Step::AggregateEvalKeys { common, width, stats_features } => aggregate_eval_keys(&common, width, stats_features),
+        Step::Encrypt { common, input, width, replicate, offset_blocks, out } => encrypt(&common, &input, width, replicate, offset_blocks, &out),
+        Step::AggregateStats { common, inputs, width, features, out } => super::stats::aggregate(&load_session(&common.session)?, &common.dir, &inputs, width, features, &out),
+        Step::StatsDecrypt { common, party, stats, features, out } => {
+            let s = load_session(&common.session)?;
+            let (sk, _) = load_bound_secret(&common, &s, party)?;
+            super::stats::decrypt(&s, &sk, &stats, features, &out)
+        }
+        Step::StatsMerge { common, party, stats, shares, features } => {
+            let s = load_session(&common.session)?;
+            let (sk, pk) = load_bound_secret(&common, &s, party)?;
+            super::stats::merge(&s, &sk, &pk, &stats, &shares, features)
+        }
         Step::Evaluate { common, a, b, width, out } => evaluate(&common, &a, &b, width, &out),
         Step::PartialDecrypt { common, party, ct, smudging_bits, out } => partial_decrypt(&common, party, &ct, smudging_bits, &out),
         Step::Party { job, party, input, sigmoid } => super::party::run_party(&job, party, &input, sigmoid),
@@ -311,11 +379,11 @@ fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(super) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
@@ -444,11 +512,18 @@ fn rotation_steps(width: usize) -> anyhow::Result<Vec<i64>> {
     Ok((0..width.trailing_zeros()).map(|k| 1i64 << k).collect())
 }
 
-fn rotation_share(c: &Common, party: u32, width: usize) -> anyhow::Result<()> {
+fn key_steps(s: &Session, width: usize, stats_features: Option<usize>) -> anyhow::Result<Vec<i64>> {
+    match stats_features {
+        Some(f) => super::stats::rotation_steps(s.params(), width, f),
+        None => rotation_steps(width),
+    }
+}
+
+fn rotation_share(c: &Common, party: u32, width: usize, stats_features: Option<usize>) -> anyhow::Result<()> {
     let s = load_session(&c.session)?;
     let (sk, _) = load_bound_secret(c, &s, party)?;
     let mut rng = Prng::from_os();
-    for step in rotation_steps(width)? {
+    for step in key_steps(&s, width, stats_features)? {
         let g = s.params().galois_element(step);
         let share = GaloisKeyGen::new(&s, g)?.share(&sk, &mut rng)?;
         write_public(&c.dir.join(format!("party-{party}.rot-{g}")), &share.to_bytes(&s))?;
@@ -456,7 +531,7 @@ fn rotation_share(c: &Common, party: u32, width: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn aggregate_eval_keys(c: &Common, width: usize) -> anyhow::Result<()> {
+fn aggregate_eval_keys(c: &Common, width: usize, stats_features: Option<usize>) -> anyhow::Result<()> {
     let s = load_session(&c.session)?;
     let pk = load_pk(c, &s)?;
     let key = public_key_digest(s.params(), &pk);
@@ -465,7 +540,7 @@ fn aggregate_eval_keys(c: &Common, width: usize) -> anyhow::Result<()> {
     let rlk = rkg.finalize(key, &agg, &read_shares::<RelinRound2>(c, &s, "relin2")?)?;
     write_public(&c.dir.join("collective.rlk"), &rlk.to_bytes(s.params()))?;
     let mut gks = GaloisKeys::default();
-    for step in rotation_steps(width)? {
+    for step in key_steps(&s, width, stats_features)? {
         let g = s.params().galois_element(step);
         let gkg = GaloisKeyGen::new(&s, g)?;
         gks.insert(gkg.aggregate(key, &read_shares::<GaloisRound>(c, &s, &format!("rot-{g}"))?)?);
@@ -488,7 +563,7 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
         .collect()
 }
 
-fn encrypt(c: &Common, input: &Path, width: usize, replicate: bool, out: &Path) -> anyhow::Result<()> {
+fn encrypt(c: &Common, input: &Path, width: usize, replicate: bool, offset: usize, out: &Path) -> anyhow::Result<()> {
     let s = load_session(&c.session)?;
     let params = s.params();
     let pk = load_pk(c, &s)?;
@@ -498,12 +573,12 @@ fn encrypt(c: &Common, input: &Path, width: usize, replicate: bool, out: &Path) 
         bail!("--width must divide the {slots} slots");
     }
     let blocks = slots / width;
-    if rows.len() > blocks || rows.iter().any(|r| r.len() > width) {
-        bail!("{} rows of up to {width} values do not fit {blocks} blocks", rows.len());
+    if offset + rows.len() > blocks || rows.iter().any(|r| r.len() > width) {
+        bail!("{} rows of up to {width} values from block {offset} do not fit {blocks} blocks", rows.len());
     }
     let mut values = vec![0.0; slots];
-    for b in 0..blocks {
-        let row = if replicate { rows.first() } else { rows.get(b) };
+    for b in offset..blocks {
+        let row = if replicate { rows.first() } else { rows.get(b - offset) };
         if let Some(row) = row {
             values[b * width..b * width + row.len()].copy_from_slice(row);
         }
@@ -513,7 +588,7 @@ fn encrypt(c: &Common, input: &Path, width: usize, replicate: bool, out: &Path) 
     write_public(out, &ct.to_bytes(params))
 }
 
-fn load_ct(params: &Arc<Parameters>, path: &Path) -> anyhow::Result<Ciphertext> {
+pub(super) fn load_ct(params: &Arc<Parameters>, path: &Path) -> anyhow::Result<Ciphertext> {
     Ciphertext::from_bytes(params, &read(path)?).with_context(|| format!("reading ciphertext {}", path.display()))
 }
 
