@@ -11,12 +11,12 @@
 //! `tag = BLAKE3-keyed(K, everything before it)` with `K` derived from the session (CRS seed,
 //! parameters, parties, threshold).
 //!
-//! Guarantees of [`open`]: the bytes have the expected kind, the format version of this
-//! build, consistent lengths; they were made by someone holding the session's CRS seed and were
-//! not modified since (a wrong tag is [`ThresholdError::TagMismatch`]); they name these
-//! parameters and this session. The caller then checks the party, key and context fields and
-//! decodes the payload, whose residues are checked reduced and whose bases are checked against
-//! the expected ones. Not guaranteed: that the sender computed its share honestly (parties are
+//! Guarantees of reading a share ([`crate::Share::from_bytes`]): the bytes have the expected
+//! kind, the format version of this build, consistent lengths; they were made by someone holding
+//! the session's CRS seed and were not modified since (a wrong tag is
+//! [`ThresholdError::TagMismatch`]); they name these parameters, this session and a member of
+//! it; the residues are reduced and the bases are the expected ones. Merging and aggregation
+//! then check the key, ciphertext and round bindings and that every party contributed once. Not guaranteed: that the sender computed its share honestly (parties are
 //! semi-honest), nor integrity against a party of the session, which knows `K` (the
 //! authenticated channel names the sender).
 
