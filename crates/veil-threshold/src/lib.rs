@@ -27,6 +27,50 @@
 //! (`j` runs over the `dnum` digits of hybrid key switching with special modulus `P`, exactly as
 //! `veil_ckks::SwitchingKey`.)
 //!
+//! Two parties, one product, threshold decryption (every step is local; in a deployment the
+//! shares travel as `to_bytes` over an authenticated channel):
+//!
+//! ```
+//! use veil_ckks::{Encoder, Encryptor, Evaluator, Parameters, ParametersLiteral};
+//! use veil_math::sampler::{Prng, Seed};
+//! use veil_threshold::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let params = Parameters::new(ParametersLiteral::insecure_n1024_l2())?;
+//! let session = Session::new(&params, Seed::random(), &[PartyId(1), PartyId(2)])?;
+//! let mut rng = Prng::from_os();
+//! let mut a = SecretShare::generate(&session, PartyId(1), &mut rng)?;
+//! let mut b = SecretShare::generate(&session, PartyId(2), &mut rng)?;
+//!
+//! let ckg = PublicKeyGen::new(&session)?;
+//! let pk = ckg.aggregate(&[ckg.share(&a, &mut rng)?, ckg.share(&b, &mut rng)?])?;
+//! a.bind(&session, &pk);
+//! b.bind(&session, &pk);
+//! let key = public_key_digest(&params, &pk);
+//!
+//! let rkg = RelinKeyGen::new(&session)?;
+//! let (ea, ra) = rkg.round1(&a, &mut rng)?;
+//! let (eb, rb) = rkg.round1(&b, &mut rng)?;
+//! let agg = rkg.aggregate_round1(key, &[ra, rb])?;
+//! let r2 = [rkg.round2(&a, ea, &agg, &mut rng)?, rkg.round2(&b, eb, &agg, &mut rng)?];
+//! let rlk = rkg.finalize(key, &agg, &r2)?;
+//!
+//! let enc = Encoder::new(&params);
+//! let x = enc.encode(&[0.5, -0.25], params.max_level(), params.default_scale())?;
+//! let ct = Encryptor::with_public_key(&params, &pk).encrypt(&x, &mut rng)?;
+//! let sq = Evaluator::new(&params).mul_relin_rescale(&ct, &ct, &rlk)?;
+//!
+//! // B releases a flooded share; A merges it with its own, unflooded one.
+//! let smudging = Smudging::default_for(&params);
+//! let from_b = b.decryption_key(&session)?.partial_decrypt(&session, &sq, &smudging, &mut rng)?;
+//! let from_b = DecryptionShare::from_bytes(&session, &from_b.to_bytes(&session))?;
+//! let own = a.decryption_key(&session)?.receiver_share(&session, &sq)?;
+//! let out = enc.decode(&merge(&session, key, &sq, &[from_b], Some(&own))?)?;
+//! assert!((out[0] - 0.25).abs() < 1e-3 && (out[1] - 0.0625).abs() < 1e-3);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Smudging noise: how large, and what it buys
 //!
 //! A released share `d_i = c_1·s_i + e_i` is simulated from the output alone by
