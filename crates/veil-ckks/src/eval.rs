@@ -294,6 +294,19 @@ impl Evaluator {
         Ok(Ciphertext { parts: vec![c0, c1], level: a.level, scale: a.scale, seed: None })
     }
 
+    /// Single automorphism: permute `c_1` first (ModUp commutes with automorphisms), so the
+    /// inner product reads the digits in order instead of gathering them.
+    fn apply_galois_single(&self, a: &Ciphertext, key: &GaloisKey) -> Result<Ciphertext, CkksError> {
+        let ring = self.params.ring();
+        let c1 = a.parts[1].permute(&key.perm)?;
+        let digits = mod_up(&self.params, &c1, a.level)?;
+        let (x0, x1) = inner_product(&self.params, &digits, &key.key, None)?;
+        let mut c0 = mod_down(&self.params, &x0, a.level)?;
+        let c1 = mod_down(&self.params, &x1, a.level)?;
+        c0.add_assign(ring, &a.parts[0].permute(&key.perm)?)?;
+        Ok(Ciphertext { parts: vec![c0, c1], level: a.level, scale: a.scale, seed: None })
+    }
+
     fn require_degree_one(a: &Ciphertext) -> Result<(), CkksError> {
         if a.degree() != 1 {
             return Err(CkksError::CiphertextDegree { expected: 1, actual: a.degree() });
@@ -309,8 +322,7 @@ impl Evaluator {
             return Ok(a.clone());
         }
         let key = self.galois_key(keys, g, Some(step))?;
-        let digits = mod_up(&self.params, &a.parts[1], a.level)?;
-        self.apply_galois(a, &digits, key)
+        self.apply_galois_single(a, key)
     }
 
     /// Complex conjugation of every slot.
@@ -318,8 +330,7 @@ impl Evaluator {
         Self::require_degree_one(a)?;
         let g = self.params.conjugation_element();
         let key = self.galois_key(keys, g, None)?;
-        let digits = mod_up(&self.params, &a.parts[1], a.level)?;
-        self.apply_galois(a, &digits, key)
+        self.apply_galois_single(a, key)
     }
 
     /// Rotations by each of `steps`, sharing one decomposition of `c_1` (hoisting).

@@ -56,7 +56,29 @@ pub fn mod_up(params: &Parameters, d: &RnsPoly<Ntt>, level: Level) -> Result<Mod
             let range = params.digit_range(level, j);
             let conv = &params.mod_up[l][j];
             let (half_src, half_dst) = &params.mod_up_half[l][j];
+            let mut out = RnsPoly::<Ntt>::zero(ring, &qp)?;
             // Centre the digit: convert [d]_{Q_j} + ⌊Q_j/2⌋, then subtract ⌊Q_j/2⌋.
+            if range.len() == 1 {
+                // One prime per digit: the conversion is a reduction, fused with the centring.
+                let src_m = conv.source()[0];
+                let shifted: Vec<u64> = coeff.limb(range.start).iter().map(|&v| src_m.add(v, half_src[0])).collect();
+                let mut k = 0;
+                for (t, &ctx_idx) in qp.iter().enumerate() {
+                    let dst = out.limb_mut(t);
+                    if range.contains(&t) {
+                        dst.copy_from_slice(d.limb(t));
+                        continue;
+                    }
+                    let m = conv.target()[k];
+                    let h = half_dst[k];
+                    for (o, &v) in dst.iter_mut().zip(&shifted) {
+                        *o = m.sub(m.reduce(v), h);
+                    }
+                    ring.table(ctx_idx).forward(dst);
+                    k += 1;
+                }
+                return Ok(out);
+            }
             let mut src = coeff.data()[range.start * n..range.end * n].to_vec();
             for ((limb, m), &h) in src.chunks_exact_mut(n).zip(conv.source()).zip(half_src) {
                 for v in limb.iter_mut() {
@@ -66,19 +88,17 @@ pub fn mod_up(params: &Parameters, d: &RnsPoly<Ntt>, level: Level) -> Result<Mod
             let mut ext = vec![0u64; conv.target().len() * n];
             let mut scratch = Vec::new();
             conv.convert(n, &src, &mut ext, &mut scratch);
-            for ((limb, m), &h) in ext.chunks_exact_mut(n).zip(conv.target()).zip(half_dst) {
-                for v in limb.iter_mut() {
-                    *v = m.sub(*v, h);
-                }
-            }
-            let mut out = RnsPoly::<Ntt>::zero(ring, &qp)?;
             let mut k = 0;
             for (t, &ctx_idx) in qp.iter().enumerate() {
                 let dst = out.limb_mut(t);
                 if range.contains(&t) {
                     dst.copy_from_slice(d.limb(t));
                 } else {
-                    dst.copy_from_slice(&ext[k * n..(k + 1) * n]);
+                    let m = conv.target()[k];
+                    let h = half_dst[k];
+                    for (o, &v) in dst.iter_mut().zip(&ext[k * n..(k + 1) * n]) {
+                        *o = m.sub(v, h);
+                    }
                     ring.table(ctx_idx).forward(dst);
                     k += 1;
                 }
@@ -182,7 +202,6 @@ pub fn mod_down(params: &Parameters, x: &RnsPoly<Ntt>, level: Level) -> Result<R
     if x.basis() != qp.as_slice() {
         return Err(veil_math::MathError::BasisMismatch { left: x.basis().to_vec(), right: qp }.into());
     }
-    let k = params.p().len();
     // [x]_P in coefficient form, shifted by ⌊P/2⌋ so that the conversion yields the centred value.
     let mut xp = x.data()[(l + 1) * n..].to_vec();
     for (kk, limb) in xp.chunks_exact_mut(n).enumerate() {
@@ -197,7 +216,6 @@ pub fn mod_down(params: &Parameters, x: &RnsPoly<Ntt>, level: Level) -> Result<R
     let mut conv = vec![0u64; (l + 1) * n];
     let mut scratch = Vec::new();
     params.mod_down[l].convert(n, &xp, &mut conv, &mut scratch);
-    let _ = k;
     let mut out = x.select_limbs(&(0..=l).collect::<Vec<_>>())?;
     out.data_mut().par_chunks_mut(n).zip(conv.par_chunks_mut(n)).enumerate().for_each(|(i, (o, c))| {
         let m = ring.modulus(i);

@@ -1,5 +1,3 @@
-//! veil-ckks: the CKKS approximate homomorphic encryption scheme, full-RNS, with hybrid key
-//! switching. See `README.md` in this crate for the API tour, the math and the security notes.
 #![doc = include_str!("../README.md")]
 
 pub mod ciphertext;

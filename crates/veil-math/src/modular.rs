@@ -59,10 +59,13 @@ impl Modulus {
         reduce_once(reduce_once(r, 2 * self.q), self.q)
     }
 
-    /// `x mod q` for a full 64-bit `x`.
+    /// `x mod q` for a full 64-bit `x` (one high multiplication by `floor(2^64/q)`).
     #[inline(always)]
     pub fn reduce(&self, x: u64) -> u64 {
-        self.reduce_u128(x as u128)
+        // ratio.1 = floor(2^128/q) >> 64 = floor(2^64/q); the estimate is short by at most 2.
+        let quot = ((x as u128 * self.ratio.1 as u128) >> 64) as u64;
+        let r = x.wrapping_sub(quot.wrapping_mul(self.q));
+        reduce_once(reduce_once(r, 2 * self.q), self.q)
     }
 
     /// `a + b mod q` for reduced `a, b`.
@@ -180,6 +183,8 @@ mod tests {
         fn barrett_matches_u128_remainder(q in moduli(), x in 0u128..(1u128 << 126)) {
             let m = Modulus::new(q).unwrap();
             prop_assert_eq!(m.reduce_u128(x) as u128, x % q as u128);
+            prop_assert_eq!(m.reduce(x as u64), (x as u64) % q);
+            prop_assert_eq!(m.reduce(u64::MAX - (x as u64 & 0xffff)), (u64::MAX - (x as u64 & 0xffff)) % q);
         }
 
         #[test]
