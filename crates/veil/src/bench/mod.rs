@@ -4,7 +4,7 @@
 //! ten seconds) and report the median, minimum and maximum. With `--json`, standard output
 //! carries one JSON object per line and nothing else; progress goes to standard error.
 
-mod ckks;
+pub(crate) mod ckks;
 mod gc;
 mod mpc;
 mod threshold;
