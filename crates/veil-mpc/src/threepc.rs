@@ -196,37 +196,32 @@ impl ThreePc {
         (self.me + 2) % 3
     }
 
-    /// Shares a tensor held by party `owner` (one round: the owner sends the share that
-    /// neither pairwise key covers to the two others).
+    /// Shares a tensor held by party `owner` with one message: `x_owner = r` from the key the
+    /// owner shares with party `owner − 1`, `x_{owner+1} = x − r` sent to party `owner + 1`,
+    /// and `x_{owner+2} = 0`. Party `owner + 1` sees `(x − r, 0)` and party `owner − 1` sees
+    /// `(0, r)`: neither learns anything about `x`. One round.
     pub fn input(&mut self, owner: usize, rows: usize, cols: usize, values: Option<&[u64]>) -> Result<Rep, MpcError> {
         let n = rows * cols;
-        self.rounds += 1;
         if owner > 2 {
             return Err(MpcError::Config(format!("input owner {owner} out of range")));
         }
-        // x_owner from k_{owner−1,owner}, x_{owner+1} from k_{owner,owner+1}, x_{owner+2} sent.
+        self.rounds += 1;
         if owner == self.me {
             let x = values.ok_or_else(|| MpcError::Config("the input owner must pass its values".into()))?;
             if x.len() != n {
                 return Err(MpcError::Shape { op: "input", expected: format!("{rows}×{cols}"), got: format!("{} values", x.len()) });
             }
             let a = self.k_prev.ring(n);
-            let b = self.k_next.ring(n);
-            let c: Vec<u64> = (0..n).map(|i| x[i].wrapping_sub(a[i]).wrapping_sub(b[i])).collect();
-            let (nx, pv) = (self.next(), self.prev());
-            self.send(nx, &c)?;
-            self.send(pv, &c)?;
+            let b = ring::sub(x, &a);
+            let nx = self.next();
+            self.send(nx, &b)?;
             Ok(Rep { rows, cols, a, b })
         } else if self.me == (owner + 1) % 3 {
-            // holds (x_{owner+1}, x_{owner+2})
-            let a = self.k_prev.ring(n);
-            let b = self.recv(owner, n, "input share")?;
-            Ok(Rep { rows, cols, a, b })
-        } else {
-            // holds (x_{owner+2}, x_owner)
-            let b = self.k_next.ring(n);
             let a = self.recv(owner, n, "input share")?;
-            Ok(Rep { rows, cols, a, b })
+            Ok(Rep { rows, cols, a, b: vec![0; n] })
+        } else {
+            let b = self.k_next.ring(n);
+            Ok(Rep { rows, cols, a: vec![0; n], b })
         }
     }
 
@@ -379,15 +374,21 @@ impl ThreePc {
     /// products in all instead of six), plus a zero-sharing.
     fn product_3of3(&mut self, x: &Rep, y: &Rep, m: usize, k: usize, n: usize) -> Vec<u64> {
         let mut z = self.zero_share(m * n);
+        // Products with a share that is zero (inputs carry one, see `input`) are skipped.
+        let mm = |z: &mut Vec<u64>, a: &[u64], b: &[u64]| {
+            if a.iter().any(|&v| v != 0) && b.iter().any(|&v| v != 0) {
+                ring::matmul_acc(z, a, b, m, k, n);
+            }
+        };
         match self.me {
-            0 => ring::matmul_acc(&mut z, &ring::add(&x.a, &x.b), &ring::add(&y.a, &y.b), m, k, n),
+            0 => mm(&mut z, &ring::add(&x.a, &x.b), &ring::add(&y.a, &y.b)),
             1 => {
-                ring::matmul_acc(&mut z, &x.b, &ring::add(&y.a, &y.b), m, k, n);
-                ring::matmul_acc(&mut z, &x.a, &y.b, m, k, n);
+                mm(&mut z, &x.b, &ring::add(&y.a, &y.b));
+                mm(&mut z, &x.a, &y.b);
             }
             _ => {
-                ring::matmul_acc(&mut z, &x.b, &y.a, m, k, n);
-                ring::matmul_acc(&mut z, &x.a, &y.b, m, k, n);
+                mm(&mut z, &x.b, &y.a);
+                mm(&mut z, &x.a, &y.b);
             }
         }
         z
