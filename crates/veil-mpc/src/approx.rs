@@ -63,6 +63,21 @@ pub fn exp_nonpositive(fp: FixedPoint) -> Result<Piecewise, MpcError> {
     interpolant(fp, &t, f64::exp, 1.0)
 }
 
+/// `1/x` on `[0.5, max]` (an initial guess for Newton's iteration): breakpoints in geometric
+/// steps of 2^(1/4) from 0.5 to `max` (at most 64), `1/max` above; relative error below 3%
+/// on `[1, max]`.
+pub fn reciprocal_guess(fp: FixedPoint, max: f64) -> Result<Piecewise, MpcError> {
+    if !(1.0..=64.0).contains(&max) {
+        return Err(MpcError::Config(format!("reciprocal range [1, {max}] must end in 1..=64")));
+    }
+    let mut t = vec![0.5];
+    while *t.last().unwrap_or(&max) < max {
+        let next = (t[t.len() - 1] * 2f64.powf(0.25)).min(max);
+        t.push(next);
+    }
+    interpolant(fp, &t, |x| 1.0 / x, 1.0 / max)
+}
+
 /// Evaluates a piecewise function in the clear on decoded values (the cleartext twin used by
 /// the tests and by callers that want the reference of the approximation itself).
 pub fn eval_plain(fp: FixedPoint, f: &Piecewise, x: f64) -> f64 {
@@ -96,5 +111,8 @@ mod tests {
         let e = max_err(&x, f64::exp, -30.0, 0.0);
         assert!(e < 1.0e-3, "exp error {e}");
         eprintln!("exp max error {e}");
+        let r = reciprocal_guess(fp, 10.0).expect("reciprocal");
+        let rel = (0..=9000).map(|i| 1.0 + f64::from(i) / 1000.0).map(|x| (eval_plain(fp, &r, x) * x - 1.0).abs()).fold(0.0, f64::max);
+        assert!(rel < 0.03, "reciprocal guess relative error {rel}");
     }
 }

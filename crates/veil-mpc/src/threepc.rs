@@ -513,4 +513,18 @@ impl ThreePc {
         let y = self.two.argmax_rows(&s)?;
         self.reshare_2of2(x.rows, 1, y.v)
     }
+
+    /// Row-wise softmax (see [`TwoPc::softmax_rows`]).
+    pub fn softmax_rows(&mut self, x: &Rep) -> Result<Rep, MpcError> {
+        let s = self.as_2of2(x);
+        let y = self.two.softmax_rows(&s)?;
+        self.reshare_2of2(x.rows, x.cols, y.v)
+    }
+
+    /// `1/x` for `x` in `[1, max]` (see [`TwoPc::reciprocal`]).
+    pub fn reciprocal(&mut self, x: &Rep, max: f64) -> Result<Rep, MpcError> {
+        let s = self.as_2of2(x);
+        let y = self.two.reciprocal(&s, max)?;
+        self.reshare_2of2(x.rows, x.cols, y.v)
+    }
 }

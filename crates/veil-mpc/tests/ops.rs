@@ -208,3 +208,40 @@ fn max_and_argmax_of_rows() {
     assert_eq!(g2, want);
     assert_eq!(g3, want);
 }
+
+#[test]
+fn reciprocal_and_softmax() {
+    let (rows, cols) = (6, 10);
+    let x = vals(7, rows * cols, 4.0);
+    let r: Vec<f64> = vals(8, 20, 1.0).iter().map(|v| 1.0 + (v + 1.0) * 4.5).collect();
+    let fp = FixedPoint::default();
+    let sm = veil_ml::softmax_rows(&veil_ml::Matrix::new(rows, cols, x.clone()).expect("m"));
+    let mut want: Vec<f64> = r.iter().map(|v| 1.0 / v).collect();
+    want.extend_from_slice(sm.data());
+    let (x2, r2) = (x.clone(), r.clone());
+    let (g2, g3) = both(
+        |e, fp| {
+            let a = e.input(Role::P0, 1, r2.len(), Some(&fp.encode_all(&r2)?))?;
+            let inv = e.reciprocal(&a, 10.0)?;
+            let b = e.input(Role::P1, rows, cols, Some(&fp.encode_all(&x2)?))?;
+            let s = e.softmax_rows(&b)?;
+            let mut out = e.reveal(&inv)?;
+            out.extend(e.reveal(&s)?);
+            Ok(out)
+        },
+        |e, fp| {
+            let a = ThreePc::input(e, 0, 1, r2.len(), Some(&fp.encode_all(&r2)?))?;
+            let inv = e.reciprocal(&a, 10.0)?;
+            let b = ThreePc::input(e, 1, rows, cols, Some(&fp.encode_all(&x2)?))?;
+            let s = e.softmax_rows(&b)?;
+            let mut out = e.reveal(&inv)?;
+            out.extend(e.reveal(&s)?);
+            Ok(out)
+        },
+    );
+    let _ = fp;
+    for g in [g2, g3] {
+        assert!(max_err(&g[..20], &want[..20]) < 2e-4, "reciprocal {}", max_err(&g[..20], &want[..20]));
+        assert!(max_err(&g[20..], &want[20..]) < 3e-3, "softmax {}", max_err(&g[20..], &want[20..]));
+    }
+}
