@@ -47,6 +47,15 @@ pub trait Engine {
     /// Reveals to every computing party.
     fn reveal(&mut self, x: &Self::T) -> Result<Vec<u64>, MpcError>;
 
+    /// `(ReLU(x), [x ≥ 0])`: the activation and its derivative (for back-propagation).
+    fn relu_bit(&mut self, x: &Self::T) -> Result<(Self::T, Self::T), MpcError>;
+    /// Entry-wise product of shared tensors, truncated.
+    fn mul_elem(&mut self, x: &Self::T, y: &Self::T) -> Result<Self::T, MpcError>;
+    /// Row-wise softmax.
+    fn softmax(&mut self, x: &Self::T) -> Result<Self::T, MpcError>;
+    /// Column sums (`1 × cols`).
+    fn col_sums(&self, x: &Self::T) -> Self::T;
+
     /// `act(x·w + b)`, truncated once; protocols may fuse the steps to save rounds.
     fn dense_act(&mut self, x: &Self::T, w: &Self::Op, b: &Self::T, act: Option<Act<'_>>) -> Result<Self::T, MpcError> {
         let xo = self.prepare(&[x])?.pop().ok_or_else(|| MpcError::Config("prepare returned nothing".into()))?;
@@ -159,6 +168,21 @@ impl Engine for TwoPc {
     fn reveal(&mut self, x: &Shared) -> Result<Vec<u64>, MpcError> {
         TwoPc::reveal(self, x)
     }
+    fn relu_bit(&mut self, x: &Shared) -> Result<(Shared, Shared), MpcError> {
+        let (p, b) = self.compare_mul(x, &[0])?;
+        let one = 1u64 << self.fixed_point().frac_bits();
+        let b: Vec<u64> = b.iter().map(|v| v.wrapping_mul(one)).collect();
+        Ok((Shared { rows: x.rows, cols: x.cols, v: p }, Shared { rows: x.rows, cols: x.cols, v: b }))
+    }
+    fn mul_elem(&mut self, x: &Shared, y: &Shared) -> Result<Shared, MpcError> {
+        self.mul_shared(x, y)
+    }
+    fn softmax(&mut self, x: &Shared) -> Result<Shared, MpcError> {
+        self.softmax_rows(x)
+    }
+    fn col_sums(&self, x: &Shared) -> Shared {
+        x.sum_rows()
+    }
 }
 
 impl Engine for ThreePc {
@@ -231,6 +255,18 @@ impl Engine for ThreePc {
     }
     fn dense_act(&mut self, x: &Rep, w: &Rep, b: &Rep, act: Option<Act<'_>>) -> Result<Rep, MpcError> {
         ThreePc::dense_act(self, x, w, b, act)
+    }
+    fn relu_bit(&mut self, x: &Rep) -> Result<(Rep, Rep), MpcError> {
+        ThreePc::relu_bit(self, x)
+    }
+    fn mul_elem(&mut self, x: &Rep, y: &Rep) -> Result<Rep, MpcError> {
+        self.mul(x, y, true)
+    }
+    fn softmax(&mut self, x: &Rep) -> Result<Rep, MpcError> {
+        self.softmax_rows(x)
+    }
+    fn col_sums(&self, x: &Rep) -> Rep {
+        x.sum_rows()
     }
     fn dense_act_reveal(&mut self, x: &Rep, w: &Rep, b: &Rep, act: Option<Act<'_>>) -> Result<Vec<u64>, MpcError> {
         ThreePc::dense_act_reveal(self, x, w, b, act)
@@ -546,6 +582,68 @@ pub fn train_logreg<E: Engine>(eng: &mut E, x: &E::T, y: &E::T, w0: &E::T, cfg: 
         }
     }
     Ok(w)
+}
+
+/// Mini-batch SGD of an MLP (dense layers with ReLU between them, softmax cross-entropy on
+/// the last layer's logits) on shared data `x` (`n × f`) and one-hot labels `y` (`n × k`),
+/// from shared initial `(weight, bias)` pairs. Same update as [`veil_ml::train::step`]:
+/// `δ_L = (softmax(z_L) − y)/|B|`, `δ_{l−1} = (δ_l W_lᵀ) ⊙ [z_{l−1} ≥ 0]`,
+/// `W_l ← W_l − lr·h_{l−1}ᵀ δ_l`, `b_l ← b_l − lr·Σ δ_l`.
+pub fn train_mlp<E: Engine>(eng: &mut E, x: &E::T, y: &E::T, mut layers: Vec<(E::T, E::T)>, cfg: &TrainConfig) -> Result<Vec<(E::T, E::T)>, MpcError> {
+    let (n, _) = E::shape(x);
+    if E::shape(y).0 != n || cfg.batch == 0 || layers.is_empty() {
+        return Err(MpcError::Shape { op: "train_mlp", expected: format!("{n} label rows, a batch, layers"), got: format!("{:?}", E::shape(y)) });
+    }
+    for _ in 0..cfg.epochs {
+        let mut start = 0;
+        while start < n {
+            let end = (start + cfg.batch).min(n);
+            let scale = cfg.lr / (end - start) as f64;
+            let mut h = eng.slice_rows(x, start, end);
+            let yb = eng.slice_rows(y, start, end);
+            // Forward: keep each layer's prepared input and weights, and each ReLU's derivative.
+            let mut saved: Vec<(E::Op, E::Op)> = Vec::new();
+            let mut bits: Vec<E::T> = Vec::new();
+            let last = layers.len() - 1;
+            for (l, (w, b)) in layers.iter().enumerate() {
+                let mut ops = eng.prepare(&[&h, w])?;
+                let wo = ops.pop().ok_or_else(|| MpcError::Config("prepare returned nothing".into()))?;
+                let ho = ops.pop().ok_or_else(|| MpcError::Config("prepare returned nothing".into()))?;
+                let z = eng.matmul_trunc(&ho, &wo)?;
+                let z = eng.add_row(&z, b)?;
+                saved.push((ho, wo));
+                if l < last {
+                    let (r, bit) = eng.relu_bit(&z)?;
+                    bits.push(bit);
+                    h = r;
+                } else {
+                    h = z;
+                }
+            }
+            let p = eng.softmax(&h)?;
+            let mut delta = eng.sub(&p, &yb)?;
+            for l in (0..layers.len()).rev() {
+                let (ho, wo) = saved.pop().ok_or_else(|| MpcError::Config("missing saved layer".into()))?;
+                let dop = eng.prepare(&[&delta])?.pop().ok_or_else(|| MpcError::Config("prepare returned nothing".into()))?;
+                let gw = eng.matmul_trunc(&eng.transpose_op(&ho), &dop)?;
+                let gb = eng.col_sums(&delta);
+                if l > 0 {
+                    let back = eng.matmul_trunc(&dop, &eng.transpose_op(&wo))?;
+                    let bit = bits.pop().ok_or_else(|| MpcError::Config("missing ReLU derivative".into()))?;
+                    delta = eng.mul_elem(&back, &bit)?;
+                }
+                eng.release(dop);
+                eng.release(ho);
+                eng.release(wo);
+                let (w, b) = &layers[l];
+                let step_w = eng.scale(&gw, scale)?;
+                let step_b = eng.scale(&gb, scale)?;
+                layers[l] = (eng.sub(w, &step_w)?, eng.sub(b, &step_b)?);
+            }
+            start = end;
+        }
+    }
+    Ok(layers)
 }
 
 /// A logistic-regression [`Model`] from revealed weights (`f` weights, then the bias).

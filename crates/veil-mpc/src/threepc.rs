@@ -527,4 +527,19 @@ impl ThreePc {
         let y = self.two.reciprocal(&s, max)?;
         self.reshare_2of2(x.rows, x.cols, y.v)
     }
+
+    /// `(ReLU(x), [x ≥ 0])` in fixed point (nine rounds).
+    pub fn relu_bit(&mut self, x: &Rep) -> Result<(Rep, Rep), MpcError> {
+        let s = self.as_2of2(x);
+        let (p, b) = self.two.compare_mul(&s, &[0])?;
+        let one = 1u64 << self.fp.frac_bits();
+        let mut both = p;
+        both.extend(b.iter().map(|v| v.wrapping_mul(one)));
+        let r = self.reshare_2of2(1, both.len(), both)?;
+        let n = x.len();
+        Ok((
+            Rep { rows: x.rows, cols: x.cols, a: r.a[..n].to_vec(), b: r.b[..n].to_vec() },
+            Rep { rows: x.rows, cols: x.cols, a: r.a[n..].to_vec(), b: r.b[n..].to_vec() },
+        ))
+    }
 }

@@ -148,3 +148,84 @@ fn logistic_regression_training_matches_plaintext_sgd() {
         assert!((a_held - pa_held).abs() <= 0.0146, "{name}: held-out accuracy {a_held} vs plaintext {pa_held}");
     }
 }
+
+/// Model from revealed `(weight, bias)` pairs of an MLP with ReLU between dense layers.
+fn mlp_from(fp: FixedPoint, shapes: &[(usize, usize)], vals: &[Vec<u64>]) -> Model {
+    let mut layers = Vec::new();
+    for (i, &(a, b)) in shapes.iter().enumerate() {
+        let w = fp.decode_all(&vals[2 * i]);
+        let bias = fp.decode_all(&vals[2 * i + 1]);
+        layers.push(Layer::Dense { weight: Matrix::new(a, b, w).expect("w"), bias });
+        if i + 1 < shapes.len() {
+            layers.push(Layer::Relu);
+        }
+    }
+    Model::new(shapes[0].0, layers).expect("model")
+}
+
+#[test]
+fn mlp_training_on_mnist_matches_plaintext_sgd() {
+    let fp = FixedPoint::default();
+    let train = mnist(&data("mnist/train2k-images-idx3-ubyte.gz"), &data("mnist/train2k-labels-idx1-ubyte.gz"), 400).expect("train");
+    let test = mnist(&data("mnist/t10k-images-idx3-ubyte.gz"), &data("mnist/t10k-labels-idx1-ubyte.gz"), 500).expect("test");
+    let init = Model::random_mlp(&[784, 16, 10], Layer::Relu, None, 21).expect("model");
+    let cfg = TrainConfig { lr: 0.1, batch: 20, epochs: 3 };
+    let mut plain = init.clone();
+    sgd(&mut plain, &train.x, &train.labels, &SgdConfig { lr: cfg.lr, batch: cfg.batch, epochs: cfg.epochs }).expect("sgd");
+    let shapes = [(784usize, 16usize), (16, 10)];
+    let init_vals: Vec<Vec<u64>> = init
+        .layers
+        .iter()
+        .filter_map(|l| match l {
+            Layer::Dense { weight, bias } => Some([fp.encode_all(weight.data()).expect("enc"), fp.encode_all(bias).expect("enc")]),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let xe = fp.encode_all(train.x.data()).expect("enc");
+    let mut onehot = vec![0u64; 400 * 10];
+    for (i, &l) in train.labels.iter().enumerate() {
+        onehot[i * 10 + l] = fp.encode(1.0).expect("enc");
+    }
+    let r2 = run_2pc(fp, T, |e: &mut TwoPc| {
+        let x = Engine::input(e, 1, 400, 784, (e.party() == 1).then_some(&xe[..]))?;
+        let y = Engine::input(e, 1, 400, 10, (e.party() == 1).then_some(&onehot[..]))?;
+        let mut layers = Vec::new();
+        for (i, &(a, b)) in shapes.iter().enumerate() {
+            let w = Engine::input(e, 0, a, b, (e.party() == 0).then_some(&init_vals[2 * i][..]))?;
+            let bb = Engine::input(e, 0, 1, b, (e.party() == 0).then_some(&init_vals[2 * i + 1][..]))?;
+            layers.push((w, bb));
+        }
+        let trained = nn::train_mlp(e, &x, &y, layers, &cfg)?;
+        let mut out = Vec::new();
+        for (w, b) in &trained {
+            out.push(Engine::reveal(e, w)?);
+            out.push(Engine::reveal(e, b)?);
+        }
+        Ok(out)
+    });
+    let r3 = run_3pc(fp, T, |e: &mut ThreePc| {
+        let x = Engine::input(e, 1, 400, 784, (e.party() == 1).then_some(&xe[..]))?;
+        let y = Engine::input(e, 1, 400, 10, (e.party() == 1).then_some(&onehot[..]))?;
+        let mut layers = Vec::new();
+        for (i, &(a, b)) in shapes.iter().enumerate() {
+            let w = Engine::input(e, 0, a, b, (e.party() == 0).then_some(&init_vals[2 * i][..]))?;
+            let bb = Engine::input(e, 0, 1, b, (e.party() == 0).then_some(&init_vals[2 * i + 1][..]))?;
+            layers.push((w, bb));
+        }
+        let trained = nn::train_mlp(e, &x, &y, layers, &cfg)?;
+        let mut out = Vec::new();
+        for (w, b) in &trained {
+            out.push(Engine::reveal(e, w)?);
+            out.push(Engine::reveal(e, b)?);
+        }
+        Ok(out)
+    });
+    let p = plain.accuracy(&test.x, &test.labels).expect("acc");
+    for (name, r) in [("2pc", r2[0].as_ref().expect("2pc party 0")), ("3pc", r3[0].as_ref().expect("3pc party 0"))] {
+        let got = mlp_from(fp, &shapes, r);
+        let a = got.accuracy(&test.x, &test.labels).expect("acc");
+        eprintln!("{name} MLP test accuracy: secure {a}, plaintext {p}");
+        assert!((a - p).abs() <= 0.01, "{name}: secure {a} vs plaintext {p}");
+    }
+}
