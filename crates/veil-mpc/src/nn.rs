@@ -584,12 +584,15 @@ pub fn train_logreg<E: Engine>(eng: &mut E, x: &E::T, y: &E::T, w0: &E::T, cfg: 
     Ok(w)
 }
 
+/// Shared `(weight, bias)` of each dense layer.
+pub type DenseParams<E> = Vec<(<E as Engine>::T, <E as Engine>::T)>;
+
 /// Mini-batch SGD of an MLP (dense layers with ReLU between them, softmax cross-entropy on
 /// the last layer's logits) on shared data `x` (`n × f`) and one-hot labels `y` (`n × k`),
 /// from shared initial `(weight, bias)` pairs. Same update as [`veil_ml::train::step`]:
 /// `δ_L = (softmax(z_L) − y)/|B|`, `δ_{l−1} = (δ_l W_lᵀ) ⊙ [z_{l−1} ≥ 0]`,
 /// `W_l ← W_l − lr·h_{l−1}ᵀ δ_l`, `b_l ← b_l − lr·Σ δ_l`.
-pub fn train_mlp<E: Engine>(eng: &mut E, x: &E::T, y: &E::T, mut layers: Vec<(E::T, E::T)>, cfg: &TrainConfig) -> Result<Vec<(E::T, E::T)>, MpcError> {
+pub fn train_mlp<E: Engine>(eng: &mut E, x: &E::T, y: &E::T, mut layers: DenseParams<E>, cfg: &TrainConfig) -> Result<DenseParams<E>, MpcError> {
     let (n, _) = E::shape(x);
     if E::shape(y).0 != n || cfg.batch == 0 || layers.is_empty() {
         return Err(MpcError::Shape { op: "train_mlp", expected: format!("{n} label rows, a batch, layers"), got: format!("{:?}", E::shape(y)) });
