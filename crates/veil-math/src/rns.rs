@@ -76,20 +76,23 @@ impl RnsBasis {
 
     fn reconstruct_into(&self, residues: &[u64], acc: &mut Vec<u64>) {
         acc.clear();
-        acc.push(0);
-        let mut term = Vec::with_capacity(self.product.limbs().len() + 1);
+        acc.resize(self.product.limbs().len() + 2, 0);
         for (i, m) in self.moduli.iter().enumerate() {
             let y = m.mul_shoup(residues[i], self.q_hat_inv[i], self.q_hat_inv_shoup[i]);
-            term.clear();
-            term.extend_from_slice(self.q_hat[i].limbs());
+            // acc += Q̂_i · y, in place (acc has room for the carry).
             let mut carry = 0u128;
-            for l in term.iter_mut() {
-                let t = *l as u128 * y as u128 + carry;
-                *l = t as u64;
+            for (k, &h) in self.q_hat[i].limbs().iter().enumerate() {
+                let t = acc[k] as u128 + h as u128 * y as u128 + carry;
+                acc[k] = t as u64;
                 carry = t >> 64;
             }
-            term.push(carry as u64);
-            bigint::add_into(acc, &term);
+            let mut k = self.q_hat[i].limbs().len();
+            while carry != 0 && k < acc.len() {
+                let t = acc[k] as u128 + carry;
+                acc[k] = t as u64;
+                carry = t >> 64;
+                k += 1;
+            }
         }
         while bigint::cmp_limbs(acc, self.product.limbs()) != std::cmp::Ordering::Less {
             bigint::sub_into(acc, self.product.limbs());
@@ -103,9 +106,15 @@ impl RnsBasis {
         }
         self.reconstruct_into(residues, scratch);
         if bigint::cmp_limbs(scratch, self.half_product.limbs()) == std::cmp::Ordering::Greater {
-            let mut neg = self.product.limbs().to_vec();
-            bigint::sub_into(&mut neg, scratch);
-            -bigint::to_f64(&neg)
+            // Q - x, in place: x - Q wraps to the two's complement of Q - x; negate it.
+            bigint::sub_into(scratch, self.product.limbs());
+            let mut borrow = 1u64;
+            for l in scratch.iter_mut() {
+                let (v, b) = (!*l).overflowing_add(borrow);
+                *l = v;
+                borrow = b as u64;
+            }
+            -bigint::to_f64(scratch)
         } else {
             bigint::to_f64(scratch)
         }
