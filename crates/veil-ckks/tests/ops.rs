@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Every evaluator operation against the plaintext computation, on small insecure rings.
 
 mod common;

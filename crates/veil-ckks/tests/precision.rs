@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Precision at the N = 16384 preset: one multiply + relinearise + rescale at scale 2^40 on
 //! inputs in [-1, 1] must be accurate to 2^-25 in every slot (issue requirement).
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Serialisation round trips, and every decoder fed random and mutated bytes (a brief fuzz run:
 //! decoding must return a typed error or a valid object, never panic).
 

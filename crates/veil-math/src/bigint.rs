@@ -165,6 +165,7 @@ pub fn to_f64(limbs: &[u64]) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

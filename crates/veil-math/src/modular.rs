@@ -27,7 +27,7 @@ pub fn reduce_once(x: u64, q: u64) -> u64 {
 impl Modulus {
     /// Wraps `q` after checking that it is odd and in `[3, 2^62)`.
     pub fn new(q: u64) -> Result<Self, MathError> {
-        if q < 3 || q >= (1 << 62) || q % 2 == 0 {
+        if !(3..1 << 62).contains(&q) || q % 2 == 0 {
             return Err(MathError::UnsupportedModulus { modulus: q });
         }
         let r = u128::MAX / q as u128; // floor((2^128 - 1)/q) == floor(2^128/q) for odd q
@@ -165,6 +165,7 @@ impl Modulus {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

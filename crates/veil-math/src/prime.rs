@@ -94,6 +94,7 @@ pub fn primitive_root_of_unity(q: u64, order: u64) -> Result<u64, MathError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -354,6 +354,7 @@ impl RnsPoly<Ntt> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ntt::negacyclic_schoolbook;

@@ -199,6 +199,7 @@ impl BaseConverter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::prime::ntt_primes;

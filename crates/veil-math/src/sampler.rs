@@ -89,8 +89,8 @@ pub fn uniform_poly<R>(ctx: &RingContext, basis: &[usize], rng: &mut Prng) -> Re
 /// `n` coefficients uniform over {-1, 0, 1}.
 pub fn ternary(n: usize, rng: &mut Prng) -> Zeroizing<Vec<i64>> {
     let mut out = Zeroizing::new(vec![0i64; n]);
-    // 2^64 - (2^64 mod 3) is the rejection threshold; values below it are uniform mod 3.
-    let limit = u64::MAX - (u64::MAX % 3) - 1;
+    // Accept [0, 2^64 - 2]: 2^64 - 1 values, a multiple of 3, so r mod 3 is uniform.
+    let limit = u64::MAX - 1;
     for c in out.iter_mut() {
         let r = loop {
             let r = rng.next_u64();
@@ -136,6 +136,7 @@ pub fn gaussian(n: usize, rng: &mut Prng) -> Zeroizing<Vec<i64>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

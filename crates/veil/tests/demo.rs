@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! `veil demo` end to end: the binary encrypts a slice of the Tennessee Eastman data, the
 //! server side computes means, variances and a linear score, and the decrypted figures must
 //! match the plaintext computation.
