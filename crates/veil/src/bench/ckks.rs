@@ -15,7 +15,10 @@ use veil_ckks::{
 
 use super::{time_ms, Report};
 
-const SETS: [(&str, fn() -> ParametersLiteral); 2] = [
+/// A preset constructor.
+type Preset = fn() -> ParametersLiteral;
+
+const SETS: [(&str, Preset); 2] = [
     ("N=8192,L=2,scale=2^40", ParametersLiteral::n8192_l2_sec128),
     ("N=16384,L=6,scale=2^40", ParametersLiteral::n16384_l6_sec128),
 ];
