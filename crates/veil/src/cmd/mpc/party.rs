@@ -28,7 +28,7 @@ fn connect_all(s: &Session, id: usize) -> anyhow::Result<Links> {
     let identity = Identity::load(&s.pki, &me.name).with_context(|| format!("loading the identity of {}", me.name))?;
     let peers: Vec<PeerSpec> = s.members.iter().map(|m| PeerSpec { id: m.id, name: m.name.clone(), addr: m.addr }).collect();
     let cfg = ChannelConfig::new(local::fingerprint(s.protocol.name(), fixed_point(s)?)).with_timeout(s.timeout());
-    Ok(mesh::establish(id, &peers, &identity, cfg).with_context(|| format!("{}: connecting to the session", me.name))?)
+    mesh::establish(id, &peers, &identity, cfg).with_context(|| format!("{}: connecting to the session", me.name))
 }
 
 fn take(links: &mut Links, id: usize) -> anyhow::Result<Box<dyn Channel>> {
@@ -211,7 +211,7 @@ fn task<E: ShareIo>(e: &mut E, s: &Session, links: &mut Links) -> anyhow::Result
 pub fn compute(s: &Session, id: usize) -> anyhow::Result<()> {
     let mut links = connect_all(s, id)?;
     let name = s.members[id].name.clone();
-    with_engine(s, id, &mut links, |e, l| task(e, s, l), |e, l| task(e, s, l)).with_context(|| format!("{name}"))?;
+    with_engine(s, id, &mut links, |e, l| task(e, s, l), |e, l| task(e, s, l)).with_context(|| name.clone())?;
     // Tell the providers that the session completed (the dealer never talks to them).
     if s.members[id].role == super::Role::Party {
         for p in provider_ids(s) {
