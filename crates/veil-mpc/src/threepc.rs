@@ -9,7 +9,8 @@
 //! * Multiplication with truncation: party 2 sends `z₂` to party 1, which makes the 2-out-of-2
 //!   sharing `(z₀, z₁ + z₂)` between parties 0 and 1; both truncate locally (SecureML, error
 //!   and failure bound of [`FixedPoint::trunc_share`]) and re-share into replicated form (party
-//!   0 sends `a − r` and party 1 sends `b` to party 2, with `r` from `k₀₁`): two rounds.
+//!   0 sends `a + s − r` and party 1 sends `b − s` to party 2, with `r, s` from `k₀₁`): two
+//!   rounds.
 //! * Comparison: the replicated sharing is read as the 2-out-of-2 sharing `(x₀ + x₁, x₂)`
 //!   between parties 0 and 1, which run the 2PC comparison of [`crate::twopc`] with party 2
 //!   supplying its correlated randomness from the keys it shares with each of them; the
@@ -252,17 +253,23 @@ impl ThreePc {
     fn reshare_2of2(&mut self, rows: usize, cols: usize, v: Vec<u64>) -> Result<Rep, MpcError> {
         let n = rows * cols;
         self.rounds += 1;
+        // Parties 0 and 1 first re-randomise their sharing with `s` (from k₀₁, unknown to party
+        // 2): party 2 supplied the correlated randomness of the comparison and could otherwise
+        // strip it from party 1's output share.
         match self.me {
             0 => {
                 let r = self.k_next.ring(n);
-                let y0 = ring::sub(&v, &r);
+                let s = self.k_next.ring(n);
+                let y0: Vec<u64> = (0..n).map(|i| v[i].wrapping_add(s[i]).wrapping_sub(r[i])).collect();
                 self.send(2, &y0)?;
                 Ok(Rep { rows, cols, a: y0, b: r })
             }
             1 => {
                 let r = self.k_prev.ring(n);
-                self.send(2, &v)?;
-                Ok(Rep { rows, cols, a: r, b: v })
+                let s = self.k_prev.ring(n);
+                let y2 = ring::sub(&v, &s);
+                self.send(2, &y2)?;
+                Ok(Rep { rows, cols, a: r, b: y2 })
             }
             _ => {
                 let y2 = self.recv(1, n, "re-share")?;

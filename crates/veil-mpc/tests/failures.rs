@@ -148,3 +148,25 @@ fn a_malformed_message_is_a_typed_error() {
     b.inject_raw_frame_to_peer(vec![0xff; 7]).expect("inject");
     assert!(matches!(p1.reveal(&x), Err(MpcError::Channel(_))));
 }
+
+/// What party 2 receives when a 3PC ReLU result is re-shared is uniform over sessions, for a
+/// fixed secret (party 2 dealt the comparison's randomness, so these values must be re-masked
+/// with randomness it does not know).
+#[test]
+fn three_party_reshare_after_comparison_is_uniform_at_party_2() {
+    let fp = FixedPoint::default();
+    let secret = fp.encode(2.5).expect("enc");
+    let (mut from0, mut from1) = (Vec::new(), Vec::new());
+    for _ in 0..600 {
+        let r = run_3pc(fp, Duration::from_secs(10), |e| {
+            let x = e.input(0, 1, 1, (e.party() == 0).then_some(&[secret][..]))?;
+            let y = e.relu(&x)?;
+            Ok((y.a[0], y.b[0]))
+        });
+        let (a, b) = *r[2].as_ref().expect("party 2");
+        from1.push(a);
+        from0.push(b);
+    }
+    assert!(chi2_top4(&from0) < CHI2_15_P1E6);
+    assert!(chi2_top4(&from1) < CHI2_15_P1E6);
+}
