@@ -25,14 +25,18 @@ fn config() -> ChannelConfig {
 
 /// Runs executions of `program` on each `(garbler, evaluator)` input pair in one session.
 fn run_session(program: &Program, runs: &[(Vec<bool>, Vec<bool>)], seed: u64) -> Vec<Vec<bool>> {
+    run_session_with(IknpConfig::default(), program, runs, seed)
+}
+
+fn run_session_with(ot: IknpConfig, program: &Program, runs: &[(Vec<bool>, Vec<bool>)], seed: u64) -> Vec<Vec<bool>> {
     let (mut a, mut b) = memory::pair(config());
     let p = program.clone();
     let g_inputs: Vec<Vec<bool>> = runs.iter().map(|r| r.0.clone()).collect();
     let t = std::thread::spawn(move || {
-        let mut g = Garbler::setup(&mut a, IknpConfig::default(), &mut ChaCha20Rng::seed_from_u64(seed)).expect("garbler setup");
+        let mut g = Garbler::setup(&mut a, ot, &mut ChaCha20Rng::seed_from_u64(seed)).expect("garbler setup");
         g_inputs.iter().map(|x| g.run(&mut a, &p, x, OutputTo::Both).expect("garbler run")).collect::<Vec<_>>()
     });
-    let mut e = Evaluator::setup(&mut b, IknpConfig::default(), &mut ChaCha20Rng::seed_from_u64(seed + 1)).expect("evaluator setup");
+    let mut e = Evaluator::setup(&mut b, ot, &mut ChaCha20Rng::seed_from_u64(seed + 1)).expect("evaluator setup");
     let outs: Vec<Vec<bool>> = runs.iter().map(|r| e.run(&mut b, program, &r.1, OutputTo::Both).expect("evaluator run")).collect();
     let g_outs = t.join().expect("garbler thread");
     for (g, e) in g_outs.iter().zip(&outs) {
@@ -158,6 +162,15 @@ fn garbled_equals_plaintext_on_random_inputs_for_every_circuit() {
             }
         }
     }
+}
+
+#[test]
+fn garbling_with_kos_checked_ot_gives_the_same_answers() {
+    let program = Program::new(load("aes_128.txt"), 1).expect("program");
+    let c = program.circuit();
+    let bits = split_inputs(c, &["0x2b7e151628aed2a6abf7158809cf4f3c", "0x6bc1bee22e409f96e93d7e117393172a"]);
+    let outs = run_session_with(IknpConfig { kos_check: true }, &program, &[(bits[..128].to_vec(), bits[128..].to_vec())], 21);
+    assert_eq!(format_hex(&outs[0]), "0x3ad77bb40d7a3660a89ecaf32466ef97");
 }
 
 #[test]
