@@ -23,29 +23,7 @@ const SETS: [(&str, Preset); 2] = [
     ("N=16384,L=6,scale=2^40", ParametersLiteral::n16384_l6_sec128),
 ];
 
-/// Keeps freed ciphertext-sized blocks in the heap for reuse (glibc only).
-///
-/// By default glibc serves blocks above 128 KiB to 32 MiB with `mmap` and returns them with
-/// `munmap`, so every fresh polynomial page-faults on first touch: about a third of a key switch
-/// at N = 16384. Raising the mmap and trim thresholds plays the role of SEAL's memory pool.
-pub(crate) fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn mallopt(param: i32, value: i32) -> i32;
-        }
-        const M_TRIM_THRESHOLD: i32 = -1;
-        const M_MMAP_THRESHOLD: i32 = -3;
-        // SAFETY: mallopt only adjusts allocator tunables; called before heavy allocation.
-        unsafe {
-            mallopt(M_MMAP_THRESHOLD, 1 << 30);
-            mallopt(M_TRIM_THRESHOLD, 1 << 30);
-        }
-    }
-}
-
 pub fn run(report: &mut Report) -> anyhow::Result<()> {
-    keep_freed_memory();
     let threads = report.threads();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     pool.install(|| {

@@ -180,7 +180,6 @@ fn first_principal_direction(t: &Table, means: &[f64], vars: &[f64]) -> Vec<f64>
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    crate::bench::ckks::keep_freed_memory();
     let rows = args.rows;
     if !rows.is_power_of_two() || !(2..=256).contains(&rows) {
         bail!("--rows must be a power of two between 2 and 256 (got {rows})");
