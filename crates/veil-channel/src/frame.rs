@@ -97,6 +97,25 @@ impl FrameHeader {
     }
 }
 
+/// Splits a whole received frame into its checked header and its payload: the header must pass
+/// [`FrameHeader::decode_checked`] and announce exactly the bytes that follow it.
+pub fn split_frame<'a>(
+    frame: &'a [u8],
+    config: &ChannelConfig,
+    peer: &str,
+) -> Result<(FrameHeader, &'a [u8]), ChannelError> {
+    let malformed = |reason: String| ChannelError::Malformed { peer: peer.to_string(), reason };
+    let Some(head) = frame.first_chunk::<FRAME_HEADER_BYTES>() else {
+        return Err(malformed(format!("frame of {} bytes is shorter than its header", frame.len())));
+    };
+    let header = FrameHeader::decode_checked(head, config, peer)?;
+    let payload = &frame[FRAME_HEADER_BYTES..];
+    if payload.len() != header.len as usize {
+        return Err(malformed(format!("header announces {} bytes, frame carries {}", header.len, payload.len())));
+    }
+    Ok((header, payload))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

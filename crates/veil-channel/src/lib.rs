@@ -15,7 +15,7 @@ pub mod frame;
 pub mod memory;
 mod stream;
 
-pub use frame::{FrameHeader, FRAME_HEADER_BYTES, WIRE_VERSION};
+pub use frame::{split_frame, FrameHeader, FRAME_HEADER_BYTES, WIRE_VERSION};
 pub use stream::StreamChannel;
 
 use std::time::Duration;

@@ -5,7 +5,7 @@
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 
-use crate::frame::{FrameHeader, FRAME_HEADER_BYTES};
+use crate::frame::{split_frame, FrameHeader, FRAME_HEADER_BYTES};
 use crate::{Channel, ChannelConfig, ChannelError, LinkStats, StatsCounter};
 
 /// One end of an in-memory link.
@@ -63,20 +63,7 @@ impl Channel for MemoryChannel {
             RecvTimeoutError::Timeout => ChannelError::Timeout { peer: self.peer.clone(), after: self.config.timeout },
             RecvTimeoutError::Disconnected => ChannelError::Disconnected { peer: self.peer.clone() },
         })?;
-        let Some(head) = frame.first_chunk::<FRAME_HEADER_BYTES>() else {
-            return Err(ChannelError::Malformed {
-                peer: self.peer.clone(),
-                reason: format!("frame of {} bytes is shorter than its header", frame.len()),
-            });
-        };
-        let header = FrameHeader::decode_checked(head, &self.config, &self.peer)?;
-        let payload = &frame[FRAME_HEADER_BYTES..];
-        if payload.len() != header.len as usize {
-            return Err(ChannelError::Malformed {
-                peer: self.peer.clone(),
-                reason: format!("header announces {} bytes, frame carries {}", header.len, payload.len()),
-            });
-        }
+        let (_, payload) = split_frame(&frame, &self.config, &self.peer)?;
         buf.clear();
         buf.extend_from_slice(payload);
         self.counter.on_recv(frame.len());

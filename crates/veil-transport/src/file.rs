@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use veil_channel::{
-    Channel, ChannelConfig, ChannelError, FrameHeader, LinkStats, StatsCounter, FRAME_HEADER_BYTES,
+    split_frame, Channel, ChannelConfig, ChannelError, FrameHeader, LinkStats, StatsCounter, FRAME_HEADER_BYTES,
 };
 
 use crate::{pki, TransportError};
@@ -240,17 +240,10 @@ impl Channel for FileChannel {
             );
             return Err(self.malformed(&path, reason));
         }
-        let Some(head) = frame.first_chunk::<FRAME_HEADER_BYTES>() else {
-            return Err(self.malformed(&path, "no frame header".to_string()));
-        };
-        let header = FrameHeader::decode_checked(head, &self.config, &self.peer)?;
-        let payload = &frame[FRAME_HEADER_BYTES..];
-        if payload.len() != header.len as usize {
-            return Err(self.malformed(
-                &path,
-                format!("header announces {} bytes, file carries {}", header.len, payload.len()),
-            ));
-        }
+        let (_, payload) = split_frame(frame, &self.config, &self.peer).map_err(|e| match e {
+            ChannelError::Malformed { reason, .. } => self.malformed(&path, reason),
+            other => other,
+        })?;
         buf.clear();
         buf.extend_from_slice(payload);
         self.next_recv += 1;
