@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use veil_ml::data::breast_cancer_split;
+use veil_ml::data::{breast_cancer_split, mnist};
 use veil_ml::train::{sgd, SgdConfig};
 use veil_ml::{Layer, Matrix, Model};
 
@@ -185,4 +185,61 @@ fn a_party_that_dies_stops_every_other_member_within_the_timeout() {
     }
     assert!(start.elapsed() < Duration::from_secs(30));
     assert!(!out.exists(), "no partial result");
+}
+
+#[test]
+fn mlp_training_over_three_providers_matches_plaintext_sgd_with_both_protocols() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let train = mnist(&data("mnist/train2k-images-idx3-ubyte.gz"), &data("mnist/train2k-labels-idx1-ubyte.gz"), 600).expect("train");
+    let test = mnist(&data("mnist/t10k-images-idx3-ubyte.gz"), &data("mnist/t10k-labels-idx1-ubyte.gz"), 500).expect("test");
+    let mut files = Vec::new();
+    for (k, (s, e)) in [(0, 200), (200, 400), (400, 600)].into_iter().enumerate() {
+        let f = dir.path().join(format!("provider{k}.csv"));
+        write_csv(&f, &train.x.slice_rows(s, e), Some(&train.labels[s..e]));
+        files.push(f);
+    }
+    // Plaintext reference: same rows in the same order, the same initial weights (seed 21)
+    // and hyper-parameters.
+    let mut plain = Model::random_mlp(&[784, 16, 10], Layer::Relu, None, 21).expect("model");
+    sgd(&mut plain, &train.x, &train.labels, &SgdConfig { lr: 0.5, batch: 20, epochs: 1 }).expect("sgd");
+    let p = plain.accuracy(&test.x, &test.labels).expect("acc");
+    for protocol in ["2pc-dealer", "3pc-replicated"] {
+        let out = dir.path().join(format!("mlp-{protocol}.json"));
+        let mut args: Vec<String> = [
+            "mpc", "--local", "--protocol", protocol, "--task", "train-mlp", "--hidden", "16", "--init-seed", "21", "--epochs", "1",
+            "--batch", "20", "--lr", "0.5", "--timeout", "20", "--output",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(out.display().to_string());
+        for f in &files {
+            args.push("--data".into());
+            args.push(f.display().to_string());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut g = veil(&refs);
+        assert_eq!(wait(&mut g, Duration::from_secs(180)), Some(true), "{protocol} training run");
+        let m = Model::load(&out).expect("trained model");
+        assert_eq!(m.inputs, 784);
+        assert_eq!(m.layers.len(), 3, "{protocol}: dense, relu, dense");
+        let a = m.accuracy(&test.x, &test.labels).expect("acc");
+        eprintln!("{protocol} MLP held-out accuracy: secure {a}, plaintext {p}");
+        assert!((a - p).abs() <= 0.01, "{protocol}: held-out accuracy {a} vs plaintext {p}");
+        assert!(p > 0.4, "the plaintext reference learnt something: {p}");
+    }
+}
+
+#[test]
+fn mlp_training_rejects_a_label_that_is_not_a_class() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("p.csv");
+    std::fs::write(&f, "0.1,0.2,0\n0.3,0.4,1.5\n").expect("write");
+    let out = dir.path().join("m.json");
+    let mut g = veil(&[
+        "mpc", "--local", "--task", "train-mlp", "--hidden", "4", "--data", f.to_str().expect("utf8"), "--output",
+        out.to_str().expect("utf8"), "--timeout", "3",
+    ]);
+    assert_eq!(wait(&mut g, Duration::from_secs(60)), Some(false));
+    assert!(!out.exists(), "no model written");
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
-use veil_mpc::nn::Arch;
+use veil_mpc::nn::{self, Arch};
 
 pub use party::BenchOutcome;
 
@@ -54,6 +54,11 @@ pub enum Task {
     /// Training: every provider shares rows `features…, label`; the parties train logistic
     /// regression by mini-batch SGD; the receiver alone reconstructs the model.
     TrainLogreg,
+    /// Training: every provider shares rows `features…, label` (label an integer class
+    /// `0..k`, one-hot encoded by the provider); the parties train an MLP (dense layers, ReLU
+    /// between them, softmax cross-entropy) by mini-batch SGD from public initial weights
+    /// drawn from the session's seed; the receiver alone reconstructs the model.
+    TrainMlp,
 }
 
 /// A participant's role.
@@ -98,6 +103,9 @@ pub struct Session {
     pub lr: f64,
     pub batch: usize,
     pub epochs: usize,
+    /// Seed of the public initial weights of `train-mlp` (as `veil_ml::Model::random_mlp`).
+    #[serde(default)]
+    pub init_seed: u64,
     pub members: Vec<Member>,
 }
 
@@ -110,7 +118,10 @@ impl Session {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        Arch::parse(&self.arch)?;
+        let arch = Arch::parse(&self.arch)?;
+        if self.task == Task::TrainMlp {
+            mlp_sizes(&arch)?;
+        }
         let parties = self.computing_parties();
         for i in 0..parties {
             let want = if self.protocol == Protocol::TwoPcDealer && i == 2 { Role::Dealer } else { Role::Party };
@@ -152,6 +163,31 @@ impl Session {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_s.max(1))
     }
+}
+
+/// Layer widths `[inputs, hidden…, classes]` of an MLP architecture `dense, relu, …, dense`
+/// (at least two classes), the shape `train-mlp` trains.
+pub fn mlp_sizes(arch: &Arch) -> anyhow::Result<Vec<usize>> {
+    let mut sizes = vec![arch.inputs];
+    for (i, l) in arch.layers.iter().enumerate() {
+        match (i % 2, l) {
+            (0, nn::ArchLayer::Dense { outputs, .. }) => sizes.push(*outputs),
+            (1, nn::ArchLayer::Relu) => {}
+            _ => bail!("train-mlp needs an architecture dense, relu, dense, …, dense; got {}", arch.to_text()),
+        }
+    }
+    if arch.layers.len() % 2 == 0 || sizes.last().is_some_and(|&k| k < 2) {
+        bail!("train-mlp needs an architecture ending in a dense layer with at least 2 classes; got {}", arch.to_text());
+    }
+    Ok(sizes)
+}
+
+/// The MLP architecture text for `inputs`, `hidden` widths and `classes`, e.g.
+/// `784:dense128,relu,dense10`.
+pub fn mlp_arch(inputs: usize, hidden: &[usize], classes: usize) -> String {
+    let mut parts: Vec<String> = hidden.iter().flat_map(|h| [format!("dense{h}"), "relu".to_string()]).collect();
+    parts.push(format!("dense{classes}"));
+    format!("{inputs}:{}", parts.join(","))
 }
 
 /// Options of `veil mpc`.
@@ -196,13 +232,25 @@ pub struct MpcArgs {
     /// Bound on every wait, in seconds (with --local).
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
-    /// Learning rate, batch size and epochs of `train-logreg` (with --local).
+    /// Learning rate of `train-logreg` and `train-mlp` (with --local).
     #[arg(long, default_value_t = 0.5)]
     pub lr: f64,
+    /// Mini-batch size of the training tasks (with --local).
     #[arg(long, default_value_t = 50)]
     pub batch: usize,
+    /// Passes over the training rows (with --local).
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
+    /// Hidden-layer widths of `train-mlp`, comma-separated (with --local): `--hidden 128,128`
+    /// trains inputs → 128 → ReLU → 128 → ReLU → classes. The input width is the providers'
+    /// feature count; the classes are `0..=max label` over all providers' files.
+    #[arg(long, value_delimiter = ',', default_value = "128")]
+    pub hidden: Vec<usize>,
+    /// Seed of the public initial weights of `train-mlp` (uniform ±1/√fan-in, as
+    /// `veil_ml::Model::random_mlp`), so a plaintext run can start from the same weights
+    /// (with --local).
+    #[arg(long, default_value_t = 1)]
+    pub init_seed: u64,
     /// Print a JSON summary on standard output (with --local).
     #[arg(long)]
     pub json: bool,
@@ -268,7 +316,7 @@ pub fn local_session(dir: &Path, protocol: Protocol, task: Task, arch: &str, row
     let pki = dir.join("pki");
     let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
     veil_transport::pki::create_local(&pki, &names)?;
-    Ok(Session { protocol, task, frac_bits: 16, timeout_s: 30, pki, arch: arch.to_string(), rows, lr: 0.5, batch: 50, epochs: 1, members })
+    Ok(Session { protocol, task, frac_bits: 16, timeout_s: 30, pki, arch: arch.to_string(), rows, lr: 0.5, batch: 50, epochs: 1, init_seed: 0, members })
 }
 
 /// Children that are killed unless they all finish.
@@ -364,6 +412,26 @@ fn run_local(args: &MpcArgs) -> anyhow::Result<()> {
             }
             (format!("{f}:dense1,sigmoid"), mats.iter().map(|m| m.rows()).collect())
         }
+        Task::TrainMlp => {
+            if args.data.is_empty() {
+                bail!("--data FILE (one per provider) is required for --task train-mlp");
+            }
+            if args.hidden.contains(&0) {
+                bail!("--hidden widths must be positive");
+            }
+            let mats: Vec<veil_ml::Matrix> = args.data.iter().map(|p| io::read_matrix(p)).collect::<Result<_, _>>()?;
+            let f = mats[0].cols().checked_sub(1).filter(|f| *f > 0).context("training rows need features and a label")?;
+            if mats.iter().any(|m| m.cols() != f + 1) {
+                bail!("every provider's file must have {} columns", f + 1);
+            }
+            let mut top = 0usize;
+            for (m, p) in mats.iter().zip(&args.data) {
+                for i in 0..m.rows() {
+                    top = top.max(party::class_label(m.row(i)[f]).with_context(|| format!("{}: row {}", p.display(), i + 1))?);
+                }
+            }
+            (mlp_arch(f, &args.hidden, (top + 1).max(2)), mats.iter().map(|m| m.rows()).collect())
+        }
     };
     let mut s = local_session(dir.path(), args.protocol, args.task, &arch, rows, true)?;
     s.frac_bits = args.frac_bits;
@@ -371,6 +439,7 @@ fn run_local(args: &MpcArgs) -> anyhow::Result<()> {
     s.lr = args.lr;
     s.batch = args.batch;
     s.epochs = args.epochs;
+    s.init_seed = args.init_seed;
     s.validate()?;
     let file = dir.path().join("session.toml");
     std::fs::write(&file, toml::to_string(&s)?)?;
@@ -383,7 +452,7 @@ fn run_local(args: &MpcArgs) -> anyhow::Result<()> {
             match (m.role, args.task) {
                 (Role::Provider, Task::Infer) if m.id == 3 => vec!["--model".into(), path(&args.model)],
                 (Role::Provider, Task::Infer) => vec!["--input".into(), path(&args.input)],
-                (Role::Provider, Task::TrainLogreg) => vec!["--data".into(), args.data[m.id - 3].display().to_string()],
+                (Role::Provider, Task::TrainLogreg | Task::TrainMlp) => vec!["--data".into(), args.data[m.id - 3].display().to_string()],
                 (Role::Receiver, _) => vec!["--output".into(), output.display().to_string()],
                 _ => vec![],
             }

@@ -203,8 +203,42 @@ fn task<E: ShareIo>(e: &mut E, s: &Session, links: &mut Links) -> anyhow::Result
             let w = nn::train_logreg(e, &x, &y, &w0, &TrainConfig { lr: s.lr, batch: s.batch, epochs: s.epochs })?;
             e.send_result(links[recv_id].as_mut(), &w)?;
         }
+        Task::TrainMlp => {
+            let sizes = super::mlp_sizes(&arch)?;
+            let (f, k) = (arch.inputs, arch.outputs());
+            let (mut xs, mut ys) = (Vec::new(), Vec::new());
+            for (j, p) in provs.iter().enumerate() {
+                xs.push(e.recv_share(links[*p].as_mut(), s.rows[j], f)?);
+                ys.push(e.recv_share(links[*p].as_mut(), s.rows[j], k)?);
+            }
+            let x = E::vcat(&xs)?;
+            let y = E::vcat(&ys)?;
+            let fp = e.fp();
+            let init = Model::random_mlp(&sizes, Layer::Relu, None, s.init_seed)?;
+            let mut layers = Vec::new();
+            for l in &init.layers {
+                if let Layer::Dense { weight, bias } = l {
+                    let w = e.public(weight.rows(), weight.cols(), &fp.encode_all(weight.data())?);
+                    let b = e.public(1, bias.len(), &fp.encode_all(bias)?);
+                    layers.push((w, b));
+                }
+            }
+            let trained = nn::train_mlp(e, &x, &y, layers, &TrainConfig { lr: s.lr, batch: s.batch, epochs: s.epochs })?;
+            for (w, b) in &trained {
+                e.send_result(links[recv_id].as_mut(), w)?;
+                e.send_result(links[recv_id].as_mut(), b)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// A class label from a data file: a non-negative integer below 2²⁰.
+pub fn class_label(v: f64) -> anyhow::Result<usize> {
+    if !(v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < f64::from(1u32 << 20)) {
+        bail!("label {v} is not a class number 0, 1, 2, …");
+    }
+    Ok(v as usize)
 }
 
 /// A computing party or the dealer.
@@ -250,6 +284,11 @@ fn send_shares(s: &Session, links: &mut Links, x: &Matrix) -> anyhow::Result<()>
 
 use rand::SeedableRng;
 
+/// Index of provider `id` among the session's providers.
+fn k_of(s: &Session, id: usize) -> anyhow::Result<usize> {
+    provider_ids(s).iter().position(|p| *p == id).context("not a provider")
+}
+
 /// A data provider.
 pub fn provide(s: &Session, id: usize, args: &MpcArgs) -> anyhow::Result<()> {
     let mut links = connect_all(s, id)?;
@@ -282,6 +321,25 @@ pub fn provide(s: &Session, id: usize, args: &MpcArgs) -> anyhow::Result<()> {
             send_shares(s, &mut links, &x)?;
             send_shares(s, &mut links, &y)?;
         }
+        Task::TrainMlp => {
+            let arch = Arch::parse(&s.arch)?;
+            let (f, k) = (arch.inputs, arch.outputs());
+            let d = io::read_matrix(args.data.first().context("a provider needs --data")?)?;
+            if d.cols() != f + 1 || d.rows() != s.rows[k_of(s, id)?] {
+                bail!("data has {}×{}, the session announces {}×{}", d.rows(), d.cols(), s.rows[k_of(s, id)?], f + 1);
+            }
+            let x = Matrix::new(d.rows(), f, (0..d.rows()).flat_map(|i| d.row(i)[..f].to_vec()).collect())?;
+            let mut onehot = vec![0.0; d.rows() * k];
+            for i in 0..d.rows() {
+                let c = class_label(d.row(i)[f]).with_context(|| format!("row {}", i + 1))?;
+                if c >= k {
+                    bail!("row {}: label {c}, but the session has {k} classes", i + 1);
+                }
+                onehot[i * k + c] = 1.0;
+            }
+            send_shares(s, &mut links, &x)?;
+            send_shares(s, &mut links, &Matrix::new(d.rows(), k, onehot)?)?;
+        }
     }
     // Wait for every computing party's confirmation that the session completed.
     let parties: &[usize] = if s.protocol == Protocol::TwoPcDealer { &[0, 1] } else { &[0, 1, 2] };
@@ -301,21 +359,21 @@ pub fn receive(s: &Session, id: usize, output: Option<&std::path::Path>) -> anyh
     let mut links = connect_all(s, id)?;
     let fp = fixed_point(s)?;
     let arch = Arch::parse(&s.arch)?;
-    let (rows, cols) = match s.task {
-        Task::Infer => (s.rows[1], arch.outputs()),
-        Task::TrainLogreg => (arch.inputs + 1, 1),
-    };
     let senders: &[usize] = if s.protocol == Protocol::TwoPcDealer { &[0, 1] } else { &[0, 1, 2] };
-    let mut acc = vec![0u64; rows * cols];
-    for &p in senders {
-        let w = recv_words(links[p].as_mut(), rows, cols, 1).with_context(|| format!("result share of {}", s.members[p].name))?;
-        for (a, b) in acc.iter_mut().zip(&w) {
-            *a = a.wrapping_add(*b);
+    let mut open = |rows: usize, cols: usize| -> anyhow::Result<Vec<u64>> {
+        let mut acc = vec![0u64; rows * cols];
+        for &p in senders {
+            let w = recv_words(links[p].as_mut(), rows, cols, 1).with_context(|| format!("result share of {}", s.members[p].name))?;
+            for (a, b) in acc.iter_mut().zip(&w) {
+                *a = a.wrapping_add(*b);
+            }
         }
-    }
+        Ok(acc)
+    };
     match s.task {
         Task::Infer => {
-            let y = nn::decode(fp, rows, cols, &acc)?;
+            let (rows, cols) = (s.rows[1], arch.outputs());
+            let y = nn::decode(fp, rows, cols, &open(rows, cols)?)?;
             let classes = if cols == 1 {
                 let sig = matches!(arch.layers.last(), Some(nn::ArchLayer::Sigmoid));
                 y.data().iter().map(|&v| usize::from(v >= if sig { 0.5 } else { 0.0 })).collect()
@@ -324,7 +382,20 @@ pub fn receive(s: &Session, id: usize, output: Option<&std::path::Path>) -> anyh
             };
             io::write_outputs(output, &y, &classes)?;
         }
-        Task::TrainLogreg => nn::logreg_model(fp, &acc)?.save(output)?,
+        Task::TrainLogreg => nn::logreg_model(fp, &open(arch.inputs + 1, 1)?)?.save(output)?,
+        Task::TrainMlp => {
+            let shapes = nn::dense_shapes(&arch);
+            let mut layers = Vec::new();
+            for (j, &(i, o)) in shapes.iter().enumerate() {
+                let weight = nn::decode(fp, i, o, &open(i, o)?)?;
+                let bias = fp.decode_all(&open(1, o)?);
+                layers.push(Layer::Dense { weight, bias });
+                if j + 1 < shapes.len() {
+                    layers.push(Layer::Relu);
+                }
+            }
+            Model::new(arch.inputs, layers)?.save(output)?;
+        }
     }
     Ok(())
 }
