@@ -1,7 +1,9 @@
 //! Links between veil parties, behind the [`veil_channel::Channel`] trait.
 //!
 //! - [`connect`] / [`Listener`]: TCP with mutually authenticated TLS 1.3 (rustls, `ring`
-//!   provider), blocking I/O, `TCP_NODELAY`, every wait bounded by [`ChannelConfig::timeout`].
+//!   provider), blocking I/O, `TCP_NODELAY`, every wait bounded by [`ChannelConfig::timeout`];
+//!   a receive first polls the socket for [`LinkOptions::receive_spin`] (40 µs by default) to
+//!   avoid the cost of waking a sleeping thread on small messages.
 //! - [`mesh::establish`]: one TLS link between every pair of parties of a session.
 //! - [`file::FileChannel`]: a directory used as a mailbox, for air-gapped sites that move
 //!   media by courier (integrity-checked, not authenticated: see the module).
@@ -51,9 +53,11 @@ pub mod file;
 mod identity;
 pub mod mesh;
 pub mod pki;
+mod socket;
 mod tls;
 
 pub use error::TransportError;
 pub use identity::Identity;
-pub use tls::{connect, Listener, TlsChannel, TlsStream};
+pub use socket::LinkOptions;
+pub use tls::{connect, connect_with, Listener, TlsChannel, TlsStream};
 pub use veil_channel::{Channel, ChannelConfig, ChannelError, Fingerprint, LinkStats};

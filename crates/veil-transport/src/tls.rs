@@ -1,4 +1,5 @@
-//! Mutually authenticated TLS 1.3 over TCP, with blocking I/O.
+//! Mutually authenticated TLS 1.3 over TCP, with blocking I/O (after an optional short spin
+//! on receive: see [`LinkOptions`]).
 //!
 //! Both ends present a certificate from the deployment's CA: the connecting side checks that
 //! the listener's certificate is issued for the peer name it expects, the listening side
@@ -16,6 +17,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConfig, ServerConnection, StreamOwned};
 use veil_channel::{ChannelConfig, ChannelError, StreamChannel, WIRE_VERSION};
 
+use crate::socket::{BufferedSocket, LinkOptions};
 use crate::{pki, Identity, TransportError};
 
 /// A channel over mutually authenticated TLS 1.3 over TCP.
@@ -32,60 +34,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Shortest socket timeout (a zero timeout would mean "block forever" to the OS).
 const MIN_SOCKET_TIMEOUT: Duration = Duration::from_millis(1);
-
-/// Bytes read from the socket per system call (rustls itself asks for 4 KiB at a time).
-const SOCKET_READ_BUFFER: usize = 256 * 1024;
-
-/// A TCP socket with a read buffer, so that a large TLS record costs one system call rather
-/// than one per 4 KiB.
-pub struct BufferedSocket {
-    tcp: TcpStream,
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-}
-
-impl std::fmt::Debug for BufferedSocket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BufferedSocket").field("tcp", &self.tcp).field("buffered", &(self.end - self.start)).finish()
-    }
-}
-
-impl BufferedSocket {
-    fn new(tcp: TcpStream) -> Self {
-        Self { tcp, buf: vec![0u8; SOCKET_READ_BUFFER].into_boxed_slice(), start: 0, end: 0 }
-    }
-}
-
-impl Read for BufferedSocket {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.start == self.end {
-            if out.len() >= self.buf.len() {
-                return self.tcp.read(out);
-            }
-            self.end = self.tcp.read(&mut self.buf)?;
-            self.start = 0;
-        }
-        let n = out.len().min(self.end - self.start);
-        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
-        self.start += n;
-        Ok(n)
-    }
-}
-
-impl Write for BufferedSocket {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.tcp.write(data)
-    }
-
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.tcp.write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.tcp.flush()
-    }
-}
 
 /// A TLS connection over TCP, from either side.
 pub enum TlsStream {
@@ -104,7 +52,8 @@ impl std::fmt::Debug for TlsStream {
 }
 
 impl TlsStream {
-    /// The TCP socket underneath.
+    /// The TCP socket underneath (in non-blocking mode when the link spins on receive: see
+    /// [`LinkOptions::receive_spin`]).
     pub fn tcp(&self) -> &TcpStream {
         match self {
             TlsStream::Client(s) => &s.get_ref().tcp,
@@ -114,6 +63,13 @@ impl TlsStream {
 }
 
 impl TlsStream {
+    fn set_receive_spin(&mut self, spin: Duration) -> io::Result<()> {
+        match self {
+            TlsStream::Client(s) => s.sock.set_receive_spin(spin),
+            TlsStream::Server(s) => s.sock.set_receive_spin(spin),
+        }
+    }
+
     /// The negotiated TLS cipher suite (e.g. `TLS13_AES_128_GCM_SHA256`).
     pub fn cipher_suite(&self) -> Option<String> {
         let suite = match self {
@@ -158,6 +114,7 @@ impl Drop for TlsStream {
             C: std::ops::DerefMut<Target = rustls::ConnectionCommon<S>>,
         {
             conn.send_close_notify();
+            let _ = sock.make_blocking();
             let _ = sock.tcp.set_write_timeout(Some(CLOSE_TIMEOUT));
             while conn.wants_write() {
                 if conn.write_tls(sock).is_err() {
@@ -211,11 +168,23 @@ fn set_up_error(peer: &str, addr: SocketAddr, timeout: Duration, e: &io::Error) 
 
 /// Connects to `peer` listening at `addr`, retrying until `config.timeout` while nothing
 /// listens there yet, and checks that its certificate is issued by our CA for the name `peer`.
+/// The socket gets the default [`LinkOptions`] (see [`connect_with`]).
 pub fn connect(
     addr: SocketAddr,
     peer: &str,
     identity: &Identity,
     config: ChannelConfig,
+) -> Result<TlsChannel, TransportError> {
+    connect_with(addr, peer, identity, config, LinkOptions::default())
+}
+
+/// Like [`connect`], with the given socket tuning.
+pub fn connect_with(
+    addr: SocketAddr,
+    peer: &str,
+    identity: &Identity,
+    config: ChannelConfig,
+    options: LinkOptions,
 ) -> Result<TlsChannel, TransportError> {
     pki::validate_party_name(peer)?;
     let server_name = ServerName::try_from(peer.to_string())
@@ -240,6 +209,7 @@ pub fn connect(
             reason: format!("unexpected acceptance record {marker:02x?} (not a veil party of this wire version)"),
         });
     }
+    stream.set_receive_spin(options.receive_spin).map_err(|e| set_up_error(peer, addr, timeout, &e))?;
     tracing::debug!(peer, %addr, "TLS link established");
     Ok(StreamChannel::new(stream, config, peer))
 }
@@ -269,6 +239,7 @@ pub struct Listener {
     tcp: TcpListener,
     addr: SocketAddr,
     server: Arc<ServerConfig>,
+    options: LinkOptions,
 }
 
 impl Listener {
@@ -278,7 +249,14 @@ impl Listener {
         let tcp = TcpListener::bind(addr).map_err(bind_err)?;
         tcp.set_nonblocking(true).map_err(bind_err)?;
         let addr = tcp.local_addr().map_err(bind_err)?;
-        Ok(Listener { tcp, addr, server: identity.server.clone() })
+        Ok(Listener { tcp, addr, server: identity.server.clone(), options: LinkOptions::default() })
+    }
+
+    /// Gives the links it accepts from now on the socket tuning `options` (the default is
+    /// [`LinkOptions::default`]).
+    pub fn with_options(mut self, options: LinkOptions) -> Listener {
+        self.options = options;
+        self
     }
 
     /// The address actually listened on.
@@ -344,6 +322,7 @@ impl Listener {
             .write_all(&ACCEPTED)
             .and_then(|()| stream.flush())
             .map_err(|e| set_up_error(&name, from, timeout, &e))?;
+        stream.set_receive_spin(self.options.receive_spin).map_err(|e| set_up_error(&name, from, timeout, &e))?;
         tracing::debug!(peer = %name, %from, "TLS link accepted");
         Ok((StreamChannel::new(stream, config, name.clone()), name))
     }

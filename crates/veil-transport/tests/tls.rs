@@ -6,7 +6,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use veil_channel::FRAME_HEADER_BYTES;
-use veil_transport::{connect, pki, Channel, ChannelConfig, ChannelError, Fingerprint, Identity, Listener, TransportError};
+use veil_transport::{
+    connect, connect_with, pki, Channel, ChannelConfig, ChannelError, Fingerprint, Identity, LinkOptions, Listener,
+    TransportError,
+};
 
 fn config(timeout_ms: u64) -> ChannelConfig {
     ChannelConfig::new(Fingerprint([5; 16])).with_timeout(Duration::from_millis(timeout_ms))
@@ -289,4 +292,53 @@ fn a_peer_that_stops_reading_makes_sending_time_out() {
     let err = result.expect_err("loopback buffers cannot absorb 1 GiB");
     assert!(matches!(err, ChannelError::Timeout { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+/// A pair of TLS channels whose sockets both use `options`.
+fn linked_with(
+    timeout_ms: u64,
+    options: LinkOptions,
+) -> (veil_transport::TlsChannel, veil_transport::TlsChannel, tempfile::TempDir) {
+    let dir = pki_dir(&["party-a", "party-b"]);
+    let a = identity(dir.path(), "party-a");
+    let b = identity(dir.path(), "party-b");
+    let listener = Listener::bind(loopback(), &b).expect("bind").with_options(options);
+    let addr = listener.local_addr();
+    let server = thread::spawn(move || listener.accept(config(timeout_ms)).map(|(ch, _)| ch));
+    let client = connect_with(addr, "party-b", &a, config(timeout_ms), options).expect("connect");
+    let server = server.join().expect("server thread").expect("accept");
+    (client, server, dir)
+}
+
+#[test]
+fn every_receive_spin_budget_carries_small_and_large_messages_and_times_out() {
+    for spin in [Duration::ZERO, LinkOptions::DEFAULT_RECEIVE_SPIN, Duration::from_millis(5)] {
+        let (mut client, mut server, _dir) = linked_with(3000, LinkOptions::default().with_receive_spin(spin));
+        let echo = thread::spawn(move || -> Result<(), ChannelError> {
+            for _ in 0..50 {
+                let m = server.recv()?;
+                server.send(&m)?;
+                server.flush()?;
+            }
+            let big = server.recv()?;
+            server.send(&big)?;
+            server.flush()?;
+            server.recv().map(|_| ())
+        });
+        for i in 0..50u8 {
+            client.send(&[i; 3]).expect("send small");
+            client.flush().expect("flush");
+            assert_eq!(client.recv().expect("echo"), [i; 3], "spin {spin:?}");
+        }
+        // Larger than the socket buffers, so a non-blocking write finds them full.
+        let big: Vec<u8> = (0..12 << 20).map(|i: u32| (i % 251) as u8).collect();
+        client.send(&big).expect("send large");
+        client.flush().expect("flush");
+        assert!(client.recv().expect("large echo") == big, "spin {spin:?}");
+        let start = Instant::now();
+        let err = echo.join().expect("echo thread").expect_err("the client stalls");
+        assert!(matches!(err, ChannelError::Timeout { .. }), "spin {spin:?}: {err}");
+        assert!(start.elapsed() >= Duration::from_millis(2500), "spin {spin:?}: timed out early");
+        drop(client);
+    }
 }
