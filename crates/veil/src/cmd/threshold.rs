@@ -259,16 +259,11 @@ pub enum Step {
     TtpDecrypt {
         #[command(flatten)]
         common: Common,
+        /// The ciphertext to decrypt.
         #[arg(long)]
         ct: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        width: usize,
-        #[arg(long, default_value_t = 16)]
-        count: usize,
-        #[arg(long)]
-        sigmoid: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Networked secure inference, party side: A (--party 1, data owner, learns the scores)
     /// or B (--party 2, model owner), over mutually authenticated TLS per the job file.
@@ -305,17 +300,8 @@ pub enum Step {
         /// The other parties' partial decryptions.
         #[arg(long, num_args = 1..)]
         shares: Vec<PathBuf>,
-        /// Print slot r·width for r < count (default width 1: the first `count` slots).
-        #[arg(long, default_value_t = 1)]
-        width: usize,
-        #[arg(long, default_value_t = 16)]
-        count: usize,
-        /// Apply the logistic function to each output (scores to probabilities).
-        #[arg(long)]
-        sigmoid: bool,
-        /// One JSON array on standard output instead of one value per line.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -353,9 +339,9 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
         Step::Party { job, party, input, sigmoid } => super::party::run_party(&job, party, &input, sigmoid),
         Step::Server { job } => super::party::run_server(&job),
         Step::TtpKeygen { common, width } => ttp_keygen(&common, width),
-        Step::TtpDecrypt { common, ct, width, count, sigmoid, json } => ttp_decrypt(&common, &ct, width, count, sigmoid, json),
-        Step::Merge { common, party, ct, shares, width, count, sigmoid, json } => {
-            merge_cmd(&common, party, &ct, &shares, width, count, sigmoid, json)
+        Step::TtpDecrypt { common, ct, output } => ttp_decrypt(&common, &ct, &output),
+        Step::Merge { common, party, ct, shares, output } => {
+            merge_cmd(&common, party, &ct, &shares, &output)
         }
     }
 }
@@ -634,7 +620,25 @@ fn ttp_keygen(c: &Common, width: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_values(slots: &[f64], width: usize, count: usize, sigmoid: bool, json: bool) -> anyhow::Result<()> {
+/// How a decrypted result is printed (`ttp-decrypt`, `merge`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct OutputArgs {
+    /// Print slot r·width for r < count (default width 1: the first `count` slots).
+    #[arg(long, default_value_t = 1)]
+    width: usize,
+    /// Number of values to print.
+    #[arg(long, default_value_t = 16)]
+    count: usize,
+    /// Apply the logistic function to each output (scores to probabilities).
+    #[arg(long)]
+    sigmoid: bool,
+    /// One JSON array on standard output instead of one value per line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn print_values(slots: &[f64], output: &OutputArgs) -> anyhow::Result<()> {
+    let OutputArgs { width, count, sigmoid, json } = *output;
     let width = width.max(1);
     let values: Vec<f64> = (0..count)
         .filter_map(|r| slots.get(r * width).copied())
@@ -650,17 +654,17 @@ fn print_values(slots: &[f64], width: usize, count: usize, sigmoid: bool, json: 
     Ok(())
 }
 
-fn ttp_decrypt(c: &Common, ct: &Path, width: usize, count: usize, sigmoid: bool, json: bool) -> anyhow::Result<()> {
+fn ttp_decrypt(c: &Common, ct: &Path, output: &OutputArgs) -> anyhow::Result<()> {
     let s = load_session(&c.session)?;
     let params = s.params();
     let sk = veil_ckks::SecretKey::from_bytes(params, &read(&key_dir(c).join("ttp.secret"))?)?;
     let ct = load_ct(params, ct)?;
     let pt = veil_ckks::Decryptor::new(&sk).decrypt(&ct)?;
-    print_values(&Encoder::new(params).decode(&pt)?, width, count, sigmoid, json)
+    print_values(&Encoder::new(params).decode(&pt)?, output)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn merge_cmd(c: &Common, party: u32, ct: &Path, shares: &[PathBuf], width: usize, count: usize, sigmoid: bool, json: bool) -> anyhow::Result<()> {
+fn merge_cmd(c: &Common, party: u32, ct: &Path, shares: &[PathBuf], output: &OutputArgs) -> anyhow::Result<()> {
     let s = load_session(&c.session)?;
     let (sk, pk) = load_bound_secret(c, &s, party)?;
     let ct = load_ct(s.params(), ct)?;
@@ -670,5 +674,5 @@ fn merge_cmd(c: &Common, party: u32, ct: &Path, shares: &[PathBuf], width: usize
         .collect::<anyhow::Result<Vec<_>>>()?;
     let own = sk.decryption_key(&s)?.receiver_share(&s, &ct)?;
     let pt = merge(&s, public_key_digest(s.params(), &pk), &ct, &released, Some(&own))?;
-    print_values(&Encoder::new(s.params()).decode(&pt)?, width, count, sigmoid, json)
+    print_values(&Encoder::new(s.params()).decode(&pt)?, output)
 }
