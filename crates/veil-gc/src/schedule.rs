@@ -129,9 +129,7 @@ fn allocate_slots(circuit: &Circuit, mut ops: Vec<Op>, mut ands: Vec<[u32; 3]>) 
         }
     }
     let first_out = circuit.first_output_wire();
-    for w in first_out..n {
-        last_read[w] = NEVER;
-    }
+    last_read[first_out..n].fill(NEVER);
     let mut slot_of = vec![u32::MAX; n];
     let mut free: Vec<u32> = Vec::new();
     let mut next = 0u32;
