@@ -163,6 +163,36 @@ fn mlp_from(fp: FixedPoint, shapes: &[(usize, usize)], vals: &[Vec<u64>]) -> Mod
     Model::new(shapes[0].0, layers).expect("model")
 }
 
+/// What `mlp_training_on_mnist_matches_plaintext_sgd` trains on, encoded in fixed point:
+/// 400 MNIST rows and one-hot labels held by party 1, initial weights held by party 0.
+struct MlpTrainingData<'a> {
+    x: &'a [u64],
+    onehot: &'a [u64],
+    shapes: &'a [(usize, usize)],
+    init: &'a [Vec<u64>],
+    cfg: &'a TrainConfig,
+}
+
+/// Shares the data and weights, trains by secure SGD and reveals every weight and bias, in
+/// either protocol.
+fn train_shared<E: Engine>(e: &mut E, party: usize, d: &MlpTrainingData<'_>) -> Result<Vec<Vec<u64>>, MpcError> {
+    let x = e.input(1, 400, 784, (party == 1).then_some(d.x))?;
+    let y = e.input(1, 400, 10, (party == 1).then_some(d.onehot))?;
+    let mut layers = Vec::new();
+    for (i, &(a, b)) in d.shapes.iter().enumerate() {
+        let w = e.input(0, a, b, (party == 0).then_some(&d.init[2 * i][..]))?;
+        let bb = e.input(0, 1, b, (party == 0).then_some(&d.init[2 * i + 1][..]))?;
+        layers.push((w, bb));
+    }
+    let trained = nn::train_mlp(e, &x, &y, layers, d.cfg)?;
+    let mut out = Vec::new();
+    for (w, b) in &trained {
+        out.push(e.reveal(w)?);
+        out.push(e.reveal(b)?);
+    }
+    Ok(out)
+}
+
 #[test]
 fn mlp_training_on_mnist_matches_plaintext_sgd() {
     let fp = FixedPoint::default();
@@ -187,39 +217,14 @@ fn mlp_training_on_mnist_matches_plaintext_sgd() {
     for (i, &l) in train.labels.iter().enumerate() {
         onehot[i * 10 + l] = fp.encode(1.0).expect("enc");
     }
+    let data = MlpTrainingData { x: &xe, onehot: &onehot, shapes: &shapes, init: &init_vals, cfg: &cfg };
     let r2 = run_2pc(fp, T, |e: &mut TwoPc| {
-        let x = Engine::input(e, 1, 400, 784, (e.party() == 1).then_some(&xe[..]))?;
-        let y = Engine::input(e, 1, 400, 10, (e.party() == 1).then_some(&onehot[..]))?;
-        let mut layers = Vec::new();
-        for (i, &(a, b)) in shapes.iter().enumerate() {
-            let w = Engine::input(e, 0, a, b, (e.party() == 0).then_some(&init_vals[2 * i][..]))?;
-            let bb = Engine::input(e, 0, 1, b, (e.party() == 0).then_some(&init_vals[2 * i + 1][..]))?;
-            layers.push((w, bb));
-        }
-        let trained = nn::train_mlp(e, &x, &y, layers, &cfg)?;
-        let mut out = Vec::new();
-        for (w, b) in &trained {
-            out.push(Engine::reveal(e, w)?);
-            out.push(Engine::reveal(e, b)?);
-        }
-        Ok(out)
+        let party = e.party();
+        train_shared(e, party, &data)
     });
     let r3 = run_3pc(fp, T, |e: &mut ThreePc| {
-        let x = Engine::input(e, 1, 400, 784, (e.party() == 1).then_some(&xe[..]))?;
-        let y = Engine::input(e, 1, 400, 10, (e.party() == 1).then_some(&onehot[..]))?;
-        let mut layers = Vec::new();
-        for (i, &(a, b)) in shapes.iter().enumerate() {
-            let w = Engine::input(e, 0, a, b, (e.party() == 0).then_some(&init_vals[2 * i][..]))?;
-            let bb = Engine::input(e, 0, 1, b, (e.party() == 0).then_some(&init_vals[2 * i + 1][..]))?;
-            layers.push((w, bb));
-        }
-        let trained = nn::train_mlp(e, &x, &y, layers, &cfg)?;
-        let mut out = Vec::new();
-        for (w, b) in &trained {
-            out.push(Engine::reveal(e, w)?);
-            out.push(Engine::reveal(e, b)?);
-        }
-        Ok(out)
+        let party = e.party();
+        train_shared(e, party, &data)
     });
     let p = plain.accuracy(&test.x, &test.labels).expect("acc");
     for (name, r) in [("2pc", r2[0].as_ref().expect("2pc party 0")), ("3pc", r3[0].as_ref().expect("3pc party 0"))] {

@@ -44,6 +44,19 @@ fn veil(args: &[&str]) -> Guard {
     Guard(Command::new(VEIL).args(args).stdin(Stdio::null()).stdout(Stdio::null()).spawn().expect("start veil"))
 }
 
+/// `veil mpc --local` with `flags`, one provider per file in `files`, the result written to `out`.
+fn veil_training(flags: &[&str], out: &Path, files: &[PathBuf]) -> Guard {
+    let mut args: Vec<String> = ["mpc", "--local"].iter().chain(flags).map(|s| s.to_string()).collect();
+    args.push("--output".into());
+    args.push(out.display().to_string());
+    for f in files {
+        args.push("--data".into());
+        args.push(f.display().to_string());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    veil(&refs)
+}
+
 fn write_csv(path: &Path, m: &Matrix, labels: Option<&[usize]>) {
     let mut s = String::new();
     for i in 0..m.rows() {
@@ -99,17 +112,11 @@ fn training_over_three_providers_matches_plaintext_sgd() {
     let mut plain = zero.clone();
     sgd(&mut plain, &train.x, &train.labels, &SgdConfig { lr: 0.5, batch: 50, epochs: 1 }).expect("sgd");
     let out = dir.path().join("trained.json");
-    let mut args: Vec<String> = ["mpc", "--local", "--protocol", "2pc-dealer", "--task", "train-logreg", "--epochs", "1", "--batch", "50", "--lr", "0.5", "--timeout", "20", "--output"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(out.display().to_string());
-    for f in &files {
-        args.push("--data".into());
-        args.push(f.display().to_string());
-    }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut g = veil(&refs);
+    let mut g = veil_training(
+        &["--protocol", "2pc-dealer", "--task", "train-logreg", "--epochs", "1", "--batch", "50", "--lr", "0.5", "--timeout", "20"],
+        &out,
+        &files,
+    );
     assert_eq!(wait(&mut g, Duration::from_secs(180)), Some(true), "training run");
     let m = Model::load(&out).expect("trained model");
     let (a, p) = (m.accuracy(&held.x, &held.labels).expect("acc"), plain.accuracy(&held.x, &held.labels).expect("acc"));
@@ -205,20 +212,14 @@ fn mlp_training_over_three_providers_matches_plaintext_sgd_with_both_protocols()
     let p = plain.accuracy(&test.x, &test.labels).expect("acc");
     for protocol in ["2pc-dealer", "3pc-replicated"] {
         let out = dir.path().join(format!("mlp-{protocol}.json"));
-        let mut args: Vec<String> = [
-            "mpc", "--local", "--protocol", protocol, "--task", "train-mlp", "--hidden", "16", "--init-seed", "21", "--epochs", "1",
-            "--batch", "20", "--lr", "0.5", "--timeout", "20", "--output",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(out.display().to_string());
-        for f in &files {
-            args.push("--data".into());
-            args.push(f.display().to_string());
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut g = veil(&refs);
+        let mut g = veil_training(
+            &[
+                "--protocol", protocol, "--task", "train-mlp", "--hidden", "16", "--init-seed", "21", "--epochs", "1", "--batch",
+                "20", "--lr", "0.5", "--timeout", "20",
+            ],
+            &out,
+            &files,
+        );
         assert_eq!(wait(&mut g, Duration::from_secs(180)), Some(true), "{protocol} training run");
         let m = Model::load(&out).expect("trained model");
         assert_eq!(m.inputs, 784);
