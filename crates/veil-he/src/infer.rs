@@ -1,0 +1,1 @@
+//! Encrypted inference of veil-ml models (to be written).

@@ -1,0 +1,1 @@
+//! Encrypted logistic-regression training (to be written).
