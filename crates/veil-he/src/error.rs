@@ -15,4 +15,19 @@ pub enum HeError {
     /// An error of the plaintext model representation.
     #[error(transparent)]
     Model(#[from] veil_ml::MlError),
+    /// The model has a layer or shape that encrypted inference does not support.
+    #[error("encrypted inference does not support this model: {reason}")]
+    UnsupportedModel { reason: String },
+    /// The model needs more multiplicative levels than the parameters have.
+    #[error("the model needs {needed} levels, the parameters have {available}")]
+    DepthExceeded { needed: usize, available: usize },
+    /// More rows than one ciphertext holds, or rows of the wrong width.
+    #[error("rows do not fit the packing: {reason}")]
+    Packing { reason: String },
+    /// An encrypted-model file or model shape that cannot be decoded.
+    #[error("malformed encrypted model: {reason}")]
+    MalformedModel { reason: String },
+    /// A training configuration that cannot work (width, sizes, bounds, levels).
+    #[error("invalid training configuration: {reason}")]
+    InvalidConfig { reason: String },
 }
