@@ -7,3 +7,4 @@ pub mod mpc;
 pub mod party;
 pub mod stats;
 pub mod threshold;
+pub mod threshold_keys;

@@ -20,6 +20,10 @@
 //! veil threshold merge --session job/session.toml --party 1 --dir job --ct job/score.ct --shares job/b.share --width 32 --count 100
 //! ```
 //!
+//! t-out-of-N decryption (`reshare-deal`, `reshare-combine`, `--coalition`) and key switching
+//! to a target's own key (`target-keygen`, `key-switch-share`, `key-switch`, `target-decrypt`)
+//! are in `cmd/threshold_keys.rs`.
+//!
 //! With a trusted third party instead of collective keys, `ttp-keygen` replaces the key
 //! generation steps and `ttp-decrypt` the partial decryptions and merge; `veil threshold party`
 //! and `veil threshold server` run the collective flow over TLS (see `cmd/party.rs`).
@@ -64,7 +68,20 @@ Secure inference on files, parties 1 (A, data) and 2 (B, model), S = --session j
   veil threshold merge --session S --dir job --party 1 --ct job/r.ct --shares job/b.share --width 32
 Over the network: `veil threshold server --job job.toml` and `veil threshold party --job job.toml
 --party 1|2 --input FILE` (job: preset, certs, timeout_secs, width, count, [[parties]], [server]).
-Secret files (session, key shares, ephemeral secrets) are written owner-only (0600).";
+t-out-of-N (init --parties 3 --threshold 2, keys as above), then any 2 parties decrypt:
+  veil threshold reshare-deal    --session S --dir job --party 1 --out out-1   (each party; send
+                                 out-1/party-1.to-J.subshare to party J confidentially)
+  veil threshold reshare-combine --session S --dir job --party J --inbox in-J  (each party)
+  veil threshold partial-decrypt --session S --dir job --party 3 --coalition 1,3 --ct job/r.ct --out job/3.share
+  veil threshold merge --session S --dir job --party 1 --coalition 1,3 --ct job/r.ct --shares job/3.share
+Key switching of a result to a target T (T alone decrypts):
+  veil threshold target-keygen --preset P --secret t.secret --public job/t.pk   (T)
+  veil threshold key-switch-share --session S --dir job --party 1 --ct job/r.ct --target job/t.pk --out job/ks-1
+                                 (each party, or --coalition of t parties in a t-out-of-N session)
+  veil threshold key-switch --session S --dir job --ct job/r.ct --target job/t.pk --shares job/ks-1 job/ks-2 --out job/r-t.ct
+  veil threshold target-decrypt --preset P --secret t.secret --ct job/r-t.ct
+Secret files (session, key shares, sub-shares, threshold shares, ephemeral secrets, the target's
+key) are written owner-only (0600) and never printed.";
 
 /// Session file, exchange directory and party of a step.
 #[derive(Debug, Args)]
@@ -242,9 +259,28 @@ pub enum Step {
         /// N = 16384; see the veil-threshold docs for what it guarantees).
         #[arg(long)]
         smudging_bits: Option<f64>,
+        /// t-out-of-N: the decrypting coalition (ids, comma-separated, at least t, this party
+        /// included); uses this party's threshold share (`reshare-combine`).
+        #[arg(long, value_delimiter = ',')]
+        coalition: Option<Vec<u32>>,
         #[arg(long)]
         out: PathBuf,
     },
+    /// Party (t-out-of-N): deal Shamir sub-shares of this party's key share, one owner-only
+    /// file per recipient, to move to each recipient over a confidential channel.
+    ReshareDeal(super::threshold_keys::ReshareDealArgs),
+    /// Party (t-out-of-N): sum the sub-shares addressed to this party into its threshold share
+    /// (owner-only), which any t parties then decrypt with (`--coalition`).
+    ReshareCombine(super::threshold_keys::ReshareCombineArgs),
+    /// Target of a key switch: its own single-key CKKS key pair (secret key owner-only).
+    TargetKeygen(super::threshold_keys::TargetKeygenArgs),
+    /// Party: a share of the switch of a ciphertext to the target's public key.
+    KeySwitchShare(super::threshold_keys::KeySwitchShareArgs),
+    /// Anyone (no secret): combine the key-switching shares into a ciphertext under the
+    /// target's key.
+    KeySwitch(super::threshold_keys::KeySwitchArgs),
+    /// Target: decrypt a switched ciphertext with its own secret key alone.
+    TargetDecrypt(super::threshold_keys::TargetDecryptArgs),
     /// Trusted third party: generate one ordinary CKKS key pair (secret key owner-only) and
     /// the evaluation keys, under the same file names as the collective keys, so that
     /// `encrypt` and `evaluate` work unchanged. The session file only fixes the parameters.
@@ -300,6 +336,10 @@ pub enum Step {
         /// The other parties' partial decryptions.
         #[arg(long, num_args = 1..)]
         shares: Vec<PathBuf>,
+        /// t-out-of-N: the coalition whose shares are merged (the receiver may be outside it,
+        /// then it merges t released shares and uses no secret).
+        #[arg(long, value_delimiter = ',')]
+        coalition: Option<Vec<u32>>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -335,19 +375,27 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
             super::stats::merge(&s, &sk, &pk, &stats, &shares, features)
         }
         Step::Evaluate { common, a, b, width, out } => evaluate(&common, &a, &b, width, &out),
-        Step::PartialDecrypt { common, party, ct, smudging_bits, out } => partial_decrypt(&common, party, &ct, smudging_bits, &out),
+        Step::PartialDecrypt { common, party, ct, smudging_bits, coalition: Some(c), out } => super::threshold_keys::partial_decrypt(&common, party, &c, &ct, smudging_bits, &out),
+        Step::PartialDecrypt { common, party, ct, smudging_bits, coalition: None, out } => partial_decrypt(&common, party, &ct, smudging_bits, &out),
+        Step::ReshareDeal(a) => super::threshold_keys::reshare_deal(&a),
+        Step::ReshareCombine(a) => super::threshold_keys::reshare_combine(&a),
+        Step::TargetKeygen(a) => super::threshold_keys::target_keygen(&a),
+        Step::KeySwitchShare(a) => super::threshold_keys::key_switch_share(&a),
+        Step::KeySwitch(a) => super::threshold_keys::key_switch_cmd(&a),
+        Step::TargetDecrypt(a) => super::threshold_keys::target_decrypt(&a),
         Step::Party { job, party, input, sigmoid } => super::party::run_party(&job, party, &input, sigmoid),
         Step::Server { job } => super::party::run_server(&job),
         Step::TtpKeygen { common, width } => ttp_keygen(&common, width),
         Step::TtpDecrypt { common, ct, output } => ttp_decrypt(&common, &ct, &output),
-        Step::Merge { common, party, ct, shares, output } => {
+        Step::Merge { common, party, ct, shares, coalition: Some(c), output } => super::threshold_keys::merge(&common, party, &c, &ct, &shares, &output),
+        Step::Merge { common, party, ct, shares, coalition: None, output } => {
             merge_cmd(&common, party, &ct, &shares, &output)
         }
     }
 }
 
 /// Writes `bytes` to `path`, readable and writable by the owner only.
-fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -401,7 +449,7 @@ fn init(parties: u32, threshold: Option<usize>, preset: &str, out: &Path) -> any
     Ok(())
 }
 
-fn load_session(path: &Path) -> anyhow::Result<Session> {
+pub(super) fn load_session(path: &Path) -> anyhow::Result<Session> {
     let text = String::from_utf8(read(path)?).context("session file is not UTF-8")?;
     let f: SessionFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let lit = ParametersLiteral::preset(&f.preset).ok_or_else(|| anyhow!("unknown preset {:?}", f.preset))?;
@@ -410,7 +458,7 @@ fn load_session(path: &Path) -> anyhow::Result<Session> {
     Ok(Session::with_threshold(&params, Seed(unhex(&f.crs)?), &ids, f.threshold)?)
 }
 
-fn key_dir(c: &Common) -> &Path {
+pub(super) fn key_dir(c: &Common) -> &Path {
     c.key_dir.as_deref().unwrap_or(&c.dir)
 }
 
@@ -426,12 +474,12 @@ fn load_secret(c: &Common, s: &Session, party: u32) -> anyhow::Result<SecretShar
     Ok(share)
 }
 
-fn load_pk(c: &Common, s: &Session) -> anyhow::Result<PublicKey> {
+pub(super) fn load_pk(c: &Common, s: &Session) -> anyhow::Result<PublicKey> {
     Ok(PublicKey::from_bytes(s.params(), &read(&c.dir.join("collective.pk"))?)?)
 }
 
 /// The share bound to the collective key (the binding is recomputed from the public key).
-fn load_bound_secret(c: &Common, s: &Session, party: u32) -> anyhow::Result<(SecretShare, PublicKey)> {
+pub(super) fn load_bound_secret(c: &Common, s: &Session, party: u32) -> anyhow::Result<(SecretShare, PublicKey)> {
     let mut sk = load_secret(c, s, party)?;
     let pk = load_pk(c, s)?;
     sk.bind(s, &pk);
@@ -637,7 +685,7 @@ pub struct OutputArgs {
     json: bool,
 }
 
-fn print_values(slots: &[f64], output: &OutputArgs) -> anyhow::Result<()> {
+pub(super) fn print_values(slots: &[f64], output: &OutputArgs) -> anyhow::Result<()> {
     let OutputArgs { width, count, sigmoid, json } = *output;
     let width = width.max(1);
     let values: Vec<f64> = (0..count)
