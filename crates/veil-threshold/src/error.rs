@@ -72,6 +72,16 @@ pub enum ThresholdError {
     /// An unflooded (receiver-only) decryption share may not be serialised.
     #[error("the receiver's own unflooded decryption share must never leave its process")]
     UnfloodedShareExport,
+    /// A ciphertext whose level cannot hold the masks of a collective refresh.
+    #[error("ciphertext at level {level} cannot be refreshed with λ = {lambda} for slots within ±2^{log2_message_bound}: that needs log2 Q_l > {log2_modulus_needed:.1} (lowest such level: {min_level:?})")]
+    RefreshLevelTooLow { level: usize, min_level: Option<usize>, lambda: u32, log2_message_bound: u32, log2_modulus_needed: f64 },
+    /// Refresh parameters out of range.
+    #[error("invalid refresh parameters (λ = {lambda}, bound 2^{log2_message_bound}): {reason}")]
+    InvalidRefreshSecurity { lambda: u32, log2_message_bound: u32, reason: String },
+    /// The masked aggregate of a refresh is larger than honest shares can make it: a share is
+    /// missing, wrong or tampered, or the message lies far outside its declared bound.
+    #[error("refresh aggregate has magnitude 2^{log2_found:.1}, beyond the 2^{log2_bound:.1} honest shares give (a wrong or missing share, or a message far outside its declared bound)")]
+    RefreshOutOfBound { log2_found: f64, log2_bound: f64 },
     /// A failure of the CKKS layer.
     #[error(transparent)]
     Ckks(#[from] CkksError),

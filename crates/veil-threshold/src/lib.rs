@@ -23,6 +23,7 @@
 //! | rotation by `r` ([`GaloisKeyGen`]) | `−a_j·s_i + P·g_j·s_i(X^{5^r}) + e` | `(Σ, a_j)` |
 //! | partial decryption ([`DecryptionKey::partial_decrypt`]) | `c_1·s_i + e_i^{smudge}` | `c_0 + Σ` ([`merge`]) |
 //! | switch to a target key `(b', a')` ([`DecryptionKey::key_switch_share`]) | `(c_1·s_i + u_i·b' + e_i^{smudge}, u_i·a' + e)` | `(c_0 + Σ h_0, Σ h_1)` ([`key_switch`]) |
+//! | refresh to level `L` ([`Refresh`]) | `(c_1·s_i + M_i + e_i^{smudge}, −a·s_i − M_i + e)` | `(lift([c_0 + Σ h_0]_{Q_l}) + Σ h_1, a)`; mask size in [`refresh`] |
 //!
 //! (`j` runs over the `dnum` digits of hybrid key switching with special modulus `P`, exactly as
 //! `veil_ckks::SwitchingKey`.)
@@ -162,6 +163,7 @@
 mod decrypt;
 mod error;
 mod keygen;
+pub mod refresh;
 pub mod round;
 pub mod session;
 pub mod shamir;
@@ -172,6 +174,7 @@ pub mod wire;
 pub use decrypt::{key_switch, merge, DecryptionKey, DecryptionShare, KeySwitchShare, ReceiverShare};
 pub use error::ThresholdError;
 pub use keygen::{GaloisKeyGen, PublicKeyGen, RelinEphemeral, RelinKeyGen, RelinRound1Aggregate};
+pub use refresh::{Refresh, RefreshSecurity, RefreshShare};
 pub use round::Share;
 pub use session::{PartyId, Session, MAX_PARTIES};
 pub use shamir::{ShamirSubShare, ThresholdShare};

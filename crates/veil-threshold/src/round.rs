@@ -43,6 +43,9 @@ pub enum PublicKeySwitchRound {}
 /// Shamir sub-share of a secret-key share.
 #[derive(Debug)]
 pub enum ShamirRound {}
+/// Collective refresh of a ciphertext to the top level.
+#[derive(Debug)]
+pub enum RefreshRound {}
 
 fn key_bases(params: &Parameters, count: usize) -> Vec<Vec<usize>> {
     vec![params.key_basis(); count]
@@ -89,6 +92,13 @@ impl Round for PublicKeySwitchRound {
     const KIND: ShareKind = ShareKind::PublicKeySwitch;
     fn bases(params: &Parameters, _: &ShareHeader, limbs: usize) -> Result<Vec<Vec<usize>>, ThresholdError> {
         q_prefix(params, limbs, 2)
+    }
+}
+impl Round for RefreshRound {
+    const KIND: ShareKind = ShareKind::Refresh;
+    fn bases(params: &Parameters, _: &ShareHeader, limbs: usize) -> Result<Vec<Vec<usize>>, ThresholdError> {
+        let low = q_prefix(params, limbs, 1)?;
+        Ok(low.into_iter().chain([params.q_basis(params.max_level())]).collect())
     }
 }
 impl Round for ShamirRound {

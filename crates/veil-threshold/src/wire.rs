@@ -6,8 +6,9 @@
 //! | aux u64 | payload length u64 | payload | tag [32]
 //! ```
 //! All integers little-endian. `context` is the digest the share is bound to: the ciphertext
-//! (decryption and key-switching shares), the round-1 aggregate (relinearisation round 2), or
-//! zero. `aux` carries the Galois element, or the coalition mask of a decryption share.
+//! (decryption and key-switching shares; with the nonce and mask size for refresh shares), the round-1 aggregate (relinearisation round 2), or
+//! zero. `aux` carries the Galois element, the coalition mask of a decryption share, or the
+//! nonce of a refresh share.
 //! `tag = BLAKE3-keyed(K, everything before it)` with `K` derived from the session (CRS seed,
 //! parameters, parties, threshold).
 //!
@@ -51,6 +52,8 @@ pub enum ShareKind {
     PublicKeySwitch,
     /// A Shamir sub-share of a secret-key share (secret: sent to one party only).
     ShamirSubShare,
+    /// Collective refresh of a ciphertext to the top level.
+    Refresh,
 }
 
 impl ShareKind {
@@ -63,6 +66,7 @@ impl ShareKind {
             Self::Decryption => 5,
             Self::PublicKeySwitch => 6,
             Self::ShamirSubShare => 7,
+            Self::Refresh => 8,
         }
     }
 
@@ -75,6 +79,7 @@ impl ShareKind {
             5 => Self::Decryption,
             6 => Self::PublicKeySwitch,
             7 => Self::ShamirSubShare,
+            8 => Self::Refresh,
             _ => return None,
         })
     }
@@ -90,6 +95,7 @@ impl std::fmt::Display for ShareKind {
             Self::Decryption => "decryption share",
             Self::PublicKeySwitch => "key-switching share",
             Self::ShamirSubShare => "Shamir sub-share",
+            Self::Refresh => "refresh share",
         })
     }
 }
