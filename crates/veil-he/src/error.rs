@@ -30,4 +30,7 @@ pub enum HeError {
     /// A training configuration that cannot work (width, sizes, bounds, levels).
     #[error("invalid training configuration: {reason}")]
     InvalidConfig { reason: String },
+    /// A refresher returned something other than a top-level ciphertext of the input's scale.
+    #[error("collective refresh returned an unusable ciphertext: {reason}")]
+    BadRefresh { reason: String },
 }
