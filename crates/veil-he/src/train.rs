@@ -273,7 +273,13 @@ impl<'a> Trainer<'a> {
         let s_z = |a: usize| s_x * s_w / self.q(a);
         let s_d = |a3: usize| s_w * self.q(a3) / s_x;
         let m_w = lvl(refresher.min_level(Scale(s_w), cfg.log2_weight_bound))?;
-        let shallow = || HeError::InvalidConfig { reason: format!("{} levels leave no room for an iteration (depth 4) between refreshes", top) };
+        let shallow = || HeError::InvalidConfig { reason: format!("{top} levels leave no room for the stages of an iteration (depths 1, 2, 1) between refreshes") };
+        // Every stage must fit between the top level and the refresh level of its output.
+        let m_z_top = lvl(refresher.min_level(Scale(s_z(top)), cfg.log2_logit_bound))?;
+        let m_d_top = lvl(refresher.min_level(Scale(s_d(top)), LOG2_GRADIENT_TERM_BOUND))?;
+        if top < 4 || m_w + 1 > top || m_z_top + 1 > top || (m_w + 3 > top && m_d_top + 2 > top) {
+            return Err(shallow());
+        }
 
         // Stage 1: z = RowSum(X ⊙ W), one level.
         let a_w = w.level().0;
@@ -288,26 +294,25 @@ impl<'a> Trainer<'a> {
             z.push(self.eval.sum_slots(&p, cfg.width, self.gks)?);
         }
 
-        // Stage 2: d = mask ⊙ (η/n)·p(z) − (η/n)·y, two levels.
+        // Stage 2: d = mask ⊙ (η/n)·p(z) − (η/n)·y, two levels. The logits are refreshed when
+        // the iteration could not otherwise end on refreshable weights: their refresh noise
+        // enters before the factor η/n (that of the gradient terms would not).
         let mut a_z = a_w - 1;
-        let d_min = |r: &dyn Refresher, a_d: usize| lvl(r.min_level(Scale(s_d(a_d)), LOG2_GRADIENT_TERM_BOUND));
-        if a_z < 2 || a_z - 2 < d_min(refresher, a_z - 2)? {
+        if a_z < 3 || a_z - 3 < m_w {
             z = z.iter().map(|c| self.refreshed(refresher, c, cfg.log2_logit_bound)).collect::<Result<_, _>>()?;
             a_z = top;
         }
-        let a_d = a_z.checked_sub(2).ok_or_else(shallow)?;
-        let refresh_d = a_d == 0 || a_d - 1 < m_w;
-        let a3 = if refresh_d { top } else { a_d };
-        if refresh_d && a_d < d_min(refresher, top)? {
+        let a_d = a_z - 2;
+        // Only when even fresh logits cannot reach refreshable weights (top − 3 < m_W).
+        let refresh_d = a_d - 1 < m_w;
+        if refresh_d && a_d < m_d_top {
             return Err(shallow());
         }
+        let a3 = if refresh_d { top } else { a_d };
         let target = s_d(a3);
         let mut d = Vec::with_capacity(z.len());
         for (c, zc) in z.iter().enumerate() {
             d.push(self.gradient_terms(c, zc, a_z, target)?);
-        }
-        if refresh_d {
-            d = d.iter().map(|c| self.refreshed(refresher, c, LOG2_GRADIENT_TERM_BOUND)).collect::<Result<_, _>>()?;
         }
 
         // Stage 3: g = ColumnSum(Σ_c X_c ⊙ Spread(d_c)), one level; W ← W − g.
@@ -319,6 +324,10 @@ impl<'a> Trainer<'a> {
                 let r = self.eval.rotate(&spread, -(s as i64), self.gks)?;
                 self.eval.add_assign(&mut spread, &r)?;
                 s *= 2;
+            }
+            if refresh_d {
+                // After the spread, so the refresh noise of a slot is not summed over a block.
+                spread = self.refreshed(refresher, &spread, LOG2_GRADIENT_TERM_BOUND)?;
             }
             let prod = self.eval.multiply(&self.eval.drop_to_level(xc, level_of(a3))?, &spread)?;
             match acc.as_mut() {
@@ -366,3 +375,7 @@ impl<'a> Trainer<'a> {
         Ok(self.eval.sub(&d, &y)?)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

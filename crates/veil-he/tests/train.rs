@@ -6,10 +6,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral};
+use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, ParametersLiteral, RelinearizationKey, Scale, SecretKey, Security};
 use veil_he::train::{
     pack_labels, pack_rows, plaintext_reference, rotation_steps, sigmoid, train_logistic_regression, unpack_weights, LocalRefresher, LogRegTrainConfig,
+    Refresher,
 };
+use veil_he::HeError;
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::{merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Smudging};
 
@@ -20,7 +22,10 @@ const LEARNING_RATE: f64 = 0.2;
 /// Rows of party A (the rest belong to party B).
 const ROWS_A: usize = 230;
 
-fn data() -> (Vec<Vec<f64>>, Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+type Rows = Vec<Vec<f64>>;
+
+/// The training split (rows, labels) and the held-out rows and labels.
+fn data() -> (Rows, Vec<f64>, Rows, Vec<f64>) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/tabular/breast_cancer.csv");
     let (train, held) = veil_ml::data::breast_cancer_split(&path, TRAIN_ROWS, SPLIT_SEED).unwrap();
     let rows = |d: &veil_ml::data::Dataset| (0..d.x.rows()).map(|i| d.x.row(i).to_vec()).collect::<Vec<_>>();
@@ -76,8 +81,8 @@ struct Parties {
     key: veil_threshold::Digest,
 }
 
-fn collective_keys(steps: &[i64], rng: &mut Prng) -> Parties {
-    let params = Parameters::new(ParametersLiteral::n16384_l6_sec128()).unwrap();
+fn collective_keys(params: &std::sync::Arc<Parameters>, steps: &[i64], rng: &mut Prng) -> Parties {
+    let params = params.clone();
     let session = Session::new(&params, Seed([41; 32]), &[PartyId(1), PartyId(2)]).unwrap();
     let mut shares: Vec<SecretShare> = [PartyId(1), PartyId(2)].iter().map(|&p| SecretShare::generate(&session, p, rng).unwrap()).collect();
     let ckg = PublicKeyGen::new(&session).unwrap();
@@ -130,9 +135,10 @@ fn two_parties_train_on_encrypted_breast_cancer_rows_like_the_plaintext_referenc
     let (x, y, hx, hy) = data();
     let cfg = LogRegTrainConfig::new(x[0].len(), x.len(), ITERATIONS, LEARNING_RATE);
     let mut rng = Prng::from_seed(&Seed([42; 32]));
-    let steps = rotation_steps(&Parameters::new(ParametersLiteral::n16384_l6_sec128()).unwrap(), &cfg);
+    let params = Parameters::new(ParametersLiteral::n16384_l6_sec128()).unwrap();
+    let steps = rotation_steps(&params, &cfg);
     let t = Instant::now();
-    let p = collective_keys(&steps, &mut rng);
+    let p = collective_keys(&params, &steps, &mut rng);
     eprintln!("collective keys (pk, rlk, {} rotation keys): {:.2} s", steps.len(), t.elapsed().as_secs_f64());
 
     let (xa, ya) = encrypt_party(&p, &cfg, 0, &x[..ROWS_A], &y[..ROWS_A], &mut rng);
@@ -171,4 +177,99 @@ fn two_parties_train_on_encrypted_breast_cancer_rows_like_the_plaintext_referenc
     assert!(err_a < 5e-3 && err_b < 5e-3, "weights differ from the reference by {err_a} / {err_b}");
     assert!((acc_a - acc_ref).abs() <= 1.0 && (acc_b - acc_ref).abs() <= 1.0);
     assert!(acc_ref > 93.0);
+}
+
+/// Six 40-bit levels like `n16384_l6_sec128` on a ring of 2048 (fast, NOT secure): 32 rows of
+/// width 32 per ciphertext.
+fn small_l6() -> std::sync::Arc<Parameters> {
+    Parameters::new(ParametersLiteral {
+        name: "insecure_train_n2048_l6".into(),
+        log_n: 11,
+        log_q: [vec![60], vec![40; 6]].concat(),
+        log_p: vec![60],
+        dnum: None,
+        log_scale: 40,
+        security: Security::InsecureTestOnly,
+    })
+    .unwrap()
+}
+
+#[test]
+fn higher_refresh_levels_are_planned_around_with_per_chunk_refreshes() {
+    let (x, y, _, _) = data();
+    let rows = 100;
+    let (x, y) = (&x[..rows], &y[..rows]);
+    let iterations = 4;
+    let cfg = LogRegTrainConfig::new(x[0].len(), rows, iterations, LEARNING_RATE);
+    let params = small_l6();
+    let mut rng = Prng::from_seed(&Seed([51; 32]));
+    let p = collective_keys(&params, &rotation_steps(&params, &cfg), &mut rng);
+    let (xs, ys) = encrypt_party(&p, &cfg, 0, x, y, &mut rng);
+    assert_eq!(xs.len(), 4);
+    // λ = 85 at N = 2^11: weights and logits refresh from level 3, so an iteration (W at
+    // 6 → 2) cannot end on a refreshable W: the trainer refreshes the logits of each chunk
+    // (first iteration), then the weights and the logits (each later one).
+    let mut refresher = LocalRefresher::new(&p.session, p.key, &p.shares, Prng::from_seed(&Seed([52; 32]))).unwrap().with_lambda(85);
+    let scale = params.default_scale();
+    assert_eq!(refresher.min_level(scale, cfg.log2_weight_bound).unwrap(), Level(3));
+    assert_eq!(refresher.min_level(scale, 0).unwrap(), Level(2));
+    let eval = Evaluator::new(&params);
+    let w_ct = train_logistic_regression(&eval, &p.rlk, &p.gks, &xs, &ys, &cfg, &mut refresher, &mut |_| {}).unwrap();
+    assert_eq!(refresher.refreshes(), xs.len() + (iterations - 1) * (1 + xs.len()));
+    let poly = cfg.sigmoid.clone();
+    let w_ref = plaintext_reference(x, y, &cfg, &|z| poly.eval(z)).unwrap();
+    let err = |w: &[f64]| w.iter().zip(&w_ref).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let e = err(&receive_model(&p, &cfg, &w_ct, 0, &mut rng));
+    eprintln!("λ = 85 (logits refreshed): max weight error {e:.2e}");
+    assert!(e < 2e-3, "weights differ from the reference by {e}");
+
+    // λ = 125: weights and logits from level 4, gradient terms from level 3; even fresh logits
+    // (6 → 4) cannot reach refreshable weights, so the spread gradient terms are refreshed too.
+    let mut refresher = LocalRefresher::new(&p.session, p.key, &p.shares, Prng::from_seed(&Seed([53; 32]))).unwrap().with_lambda(125);
+    assert_eq!(refresher.min_level(scale, cfg.log2_weight_bound).unwrap(), Level(4));
+    assert_eq!(refresher.min_level(scale, 0).unwrap(), Level(3));
+    let w_ct = train_logistic_regression(&eval, &p.rlk, &p.gks, &xs, &ys, &cfg, &mut refresher, &mut |_| {}).unwrap();
+    assert_eq!(refresher.refreshes(), iterations * 2 * xs.len());
+    let e = err(&receive_model(&p, &cfg, &w_ct, 0, &mut rng));
+    eprintln!("λ = 125 (logits and gradient terms refreshed): max weight error {e:.2e}");
+    assert!(e < 5e-3, "weights differ from the reference by {e}");
+}
+
+/// A refresher that declares a level and answers with the ciphertext it was given.
+struct Broken(usize);
+
+impl Refresher for Broken {
+    fn min_level(&self, _: Scale, _: u32) -> Result<Level, HeError> {
+        Ok(Level(self.0))
+    }
+    fn refresh(&mut self, ct: &Ciphertext, _: u32) -> Result<Ciphertext, HeError> {
+        Ok(ct.clone())
+    }
+}
+
+#[test]
+fn refresh_levels_without_room_and_broken_refreshers_give_typed_errors() {
+    let (x, y, _, _) = data();
+    let rows = 32;
+    let cfg = LogRegTrainConfig::new(x[0].len(), rows, 2, LEARNING_RATE);
+    let params = small_l6();
+    let mut rng = Prng::from_seed(&Seed([61; 32]));
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = veil_ckks::PublicKey::generate(&sk, &mut rng).unwrap();
+    let rlk = RelinearizationKey::generate(&sk, &mut rng).unwrap();
+    let gks = GaloisKeys::generate(&sk, &rotation_steps(&params, &cfg), false, &mut rng).unwrap();
+    let enc = Encoder::new(&params);
+    let encryptor = Encryptor::with_public_key(&params, &pk);
+    let mut seal = |v: Vec<Vec<f64>>| -> Vec<Ciphertext> {
+        v.iter().map(|s| encryptor.encrypt(&enc.encode(s, params.max_level(), params.default_scale()).unwrap(), &mut rng).unwrap()).collect()
+    };
+    let xs = seal(pack_rows(&params, &cfg, 0, &x[..rows]).unwrap());
+    let ys = seal(pack_labels(&params, &cfg, 0, &y[..rows]).unwrap());
+    let eval = Evaluator::new(&params);
+    let run = |r: &mut dyn Refresher, xs: &[Ciphertext]| train_logistic_regression(&eval, &rlk, &gks, xs, &ys, &cfg, r, &mut |_| {});
+    assert!(matches!(run(&mut Broken(5), &xs), Err(HeError::InvalidConfig { .. })));
+    assert!(matches!(run(&mut Broken(2), &xs), Err(HeError::BadRefresh { .. })));
+    assert!(matches!(run(&mut Broken(2), &[]), Err(HeError::InvalidConfig { .. })));
+    let low = vec![eval.drop_to_level(&xs[0], Level(3)).unwrap()];
+    assert!(matches!(run(&mut Broken(2), &low), Err(HeError::InvalidConfig { .. })));
 }
