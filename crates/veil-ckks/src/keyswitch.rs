@@ -215,7 +215,7 @@ pub fn mod_down(params: &Parameters, x: &RnsPoly<Ntt>, level: Level) -> Result<R
     }
     let mut conv = vec![0u64; (l + 1) * n];
     let mut scratch = Vec::new();
-    params.mod_down[l].convert(n, &xp, &mut conv, &mut scratch);
+    params.mod_down[l].convert_exact(n, &xp, &mut conv, &mut scratch);
     let mut out = x.select_limbs(&(0..=l).collect::<Vec<_>>())?;
     out.data_mut().par_chunks_mut(n).zip(conv.par_chunks_mut(n)).enumerate().for_each(|(i, (o, c))| {
         let m = ring.modulus(i);

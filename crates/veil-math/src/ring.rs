@@ -262,10 +262,23 @@ impl RnsPoly<Coeff> {
             return Err(MathError::Length { expected: ctx.n, actual: coeffs.len() });
         }
         let n = ctx.n;
+        // Errors and secrets are far below every modulus: then `c mod q` is `c` or `q + c`,
+        // selected by the sign mask without a division. The bound is an OR over all
+        // coefficients, so the choice reveals only that they are small.
+        let bits = coeffs.iter().fold(0u64, |acc, &c| acc | c.unsigned_abs());
+        let small = basis.iter().all(|&i| bits < ctx.moduli[i].value());
         for (k, &i) in basis.iter().enumerate() {
             let m = ctx.moduli[i];
-            for (a, &c) in p.data[k * n..(k + 1) * n].iter_mut().zip(coeffs) {
-                *a = m.from_i64(c);
+            let q = m.value();
+            let limb = &mut p.data[k * n..(k + 1) * n];
+            if small {
+                for (a, &c) in limb.iter_mut().zip(coeffs) {
+                    *a = (c as u64).wrapping_add(q & ((c >> 63) as u64));
+                }
+            } else {
+                for (a, &c) in limb.iter_mut().zip(coeffs) {
+                    *a = m.from_i64(c);
+                }
             }
         }
         Ok(p)
@@ -359,6 +372,23 @@ mod tests {
     use super::*;
     use crate::ntt::negacyclic_schoolbook;
     use crate::prime::ntt_primes;
+
+    #[test]
+    fn from_signed_reduces_small_and_large_coefficients() {
+        let n = 16;
+        let qs = ntt_primes(45, n, 2, &[]).unwrap();
+        let ctx = RingContext::new(n, &qs).unwrap();
+        let small: Vec<i64> = (0..n as i64).map(|i| i * 3 - 20).collect();
+        let large: Vec<i64> = (0..n as i64).map(|i| if i == 0 { i64::MIN } else { (i << 58) - (i << 40) }).collect();
+        for coeffs in [small, large] {
+            let p = RnsPoly::from_signed(&ctx, &[0, 1], &coeffs).unwrap();
+            for k in 0..2 {
+                let m = ctx.modulus(k);
+                let want: Vec<u64> = coeffs.iter().map(|&c| m.from_i64(c)).collect();
+                assert_eq!(p.limb(k), &want[..]);
+            }
+        }
+    }
 
     #[test]
     fn rns_product_and_automorphism_agree_across_representations() {

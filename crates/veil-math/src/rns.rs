@@ -4,7 +4,10 @@
 //! CRT: `x = Σ_i [x_i · Q̂_i^{-1}]_{q_i} · Q̂_i mod Q` with `Q̂_i = Q / q_i`.
 //! Fast base conversion to another basis `B` computes `Σ_i [x_i · Q̂_i^{-1}]_{q_i} · Q̂_i mod b_j`,
 //! which equals `x + u·Q` for some `0 <= u < k` (Halevi-Polyakov-Shoup, Bajard et al.); the
-//! schemes above account for the small multiple `u·Q`.
+//! schemes above account for the small multiple `u·Q`. [`BaseConverter::convert_exact`] removes
+//! it: with `y_i = [x_i · Q̂_i^{-1}]_{q_i}`, `u = ⌊Σ_i y_i / q_i⌋` (Halevi–Polyakov–Shoup), computed
+//! in `f64`, so the result is `x` itself except when `Σ_i y_i / q_i` lies within about
+//! `k·2^{-52}` of an integer, where it may still be `x ± Q` (the fast conversion's error).
 
 use crate::bigint::{self, BigUint};
 use crate::{MathError, Modulus};
@@ -130,6 +133,10 @@ pub struct BaseConverter {
     hat_inv_shoup: Vec<u64>,
     /// `Q̂_i mod b_j`, row-major by target `j`.
     hat_mod_dst: Vec<u64>,
+    /// `Q mod b_j`.
+    q_mod_dst: Vec<u64>,
+    /// `1 / q_i` in `f64`.
+    inv_src: Vec<f64>,
 }
 
 impl BaseConverter {
@@ -148,6 +155,8 @@ impl BaseConverter {
             hat_inv: basis.q_hat_inv.clone(),
             hat_inv_shoup: basis.q_hat_inv_shoup.clone(),
             hat_mod_dst,
+            q_mod_dst: dst.iter().map(|b| basis.product().rem_u64(b.value())).collect(),
+            inv_src: src.iter().map(|m| 1.0 / m.value() as f64).collect(),
         })
     }
 
@@ -165,6 +174,18 @@ impl BaseConverter {
     /// `output` (`dst.len()` limbs of `n`), each output equal to `x + u·Q mod b_j`, `0 <= u < k`.
     /// `scratch` is resized to `src.len() * n`.
     pub fn convert(&self, n: usize, input: &[u64], output: &mut [u64], scratch: &mut Vec<u64>) {
+        self.convert_inner::<false>(n, input, output, scratch);
+    }
+
+    /// As [`BaseConverter::convert`], but each output is `x mod b_j` for `x ∈ [0, Q)` (up to the
+    /// rare `f64` tie described in the module docs): the multiple `u·Q` is computed and removed.
+    /// Key switching and public-key encryption use it when dividing by a special modulus `P`
+    /// of several primes, where `u` would otherwise add up to `k − 1` to every coefficient.
+    pub fn convert_exact(&self, n: usize, input: &[u64], output: &mut [u64], scratch: &mut Vec<u64>) {
+        self.convert_inner::<true>(n, input, output, scratch);
+    }
+
+    fn convert_inner<const EXACT: bool>(&self, n: usize, input: &[u64], output: &mut [u64], scratch: &mut Vec<u64>) {
         let k = self.src.len();
         scratch.resize(k * n, 0);
         for i in 0..k {
@@ -184,15 +205,27 @@ impl BaseConverter {
                 }
                 continue;
             }
+            let q_mod_b = self.q_mod_dst[j];
             for (c, o) in out.iter_mut().enumerate() {
                 let mut acc = 0u128;
+                let mut frac = 0.0f64;
                 for (i, &h) in row.iter().enumerate() {
-                    acc += scratch[i * n + c] as u128 * h as u128;
+                    let y = scratch[i * n + c];
+                    acc += y as u128 * h as u128;
+                    if EXACT {
+                        frac += y as f64 * self.inv_src[i];
+                    }
                     if i % 15 == 14 {
                         acc = b.reduce_u128(acc) as u128;
                     }
                 }
-                *o = b.reduce_u128(acc);
+                let r = b.reduce_u128(acc);
+                *o = if EXACT {
+                    // u = ⌊Σ y_i / q_i⌋ < k, so u·(Q mod b) fits the modular multiply.
+                    b.sub(r, b.mul(frac as u64, q_mod_b))
+                } else {
+                    r
+                };
             }
         }
     }
@@ -245,6 +278,8 @@ mod tests {
                 dst.iter().zip(&out).all(|(m, &o)| y.rem_u64(m.value()) == o)
             });
             prop_assert!(ok);
+            conv.convert_exact(1, &res, &mut out, &mut scratch);
+            prop_assert!(dst.iter().zip(&out).all(|(m, &o)| x.rem_u64(m.value()) == o));
         }
     }
 
