@@ -151,6 +151,10 @@
 //!   share is flooded per the section above. The output receiver learns `m + e_ct + Σ e_i`;
 //!   the guarantee against key recovery holds for the stated number of released decryptions
 //!   per key; it is not an IND-CPA-D proof.
+//! * **Refresh.** A collective refresh releases only masked values: the aggregate
+//!   `Δ·m + e + Σ M_i` is within statistical distance `2^{−λ}` (λ = 80 by default, after a
+//!   union bound over the coefficients) of one independent of `m` as long as one party's mask is
+//!   honest and the slots respect the declared bound; see [`refresh`].
 //! * **Shares in transit.** Every share is bound (header) to parameters, session, party,
 //!   collective key and ciphertext, and tagged with BLAKE3 keyed by the session (CRS seed):
 //!   modified bytes, shares for another ciphertext, key, session or parameters, a share of the

@@ -28,8 +28,8 @@
 //! * **What is hidden.** The finaliser (any party, or an outsider holding every share) sees
 //!   `x = v + Σ_i M_i` with `v = Δ·m + e_ct + Σ e^smudge`. Every coefficient of the encoding of
 //!   a slot vector is at most its largest slot (the inverse canonical embedding averages the
-//!   slots), so `‖Δ·m‖_∞ ≤ 2^k·Δ`, and the error terms are below `2^{25}`; we bound
-//!   `‖v‖_∞ ≤ V = 2^{k + ⌈log2 Δ⌉ + 1}`. One honest party's `M_h` uniform on `2B` integers
+//!   slots), so `‖Δ·m‖_∞ ≤ 2^k·Δ`; the error terms (`e_ct`, and `n` flooding samples below
+//!   `9σ = 2^{23.2}` each) are far below `Δ`, so `‖v‖_∞ ≤ V = 2^{k + ⌈log2 Δ⌉ + 1}`. One honest party's `M_h` uniform on `2B` integers
 //!   shifts by `v_c` at statistical distance `|v_c|/(2B)` per coefficient; over the `N`
 //!   coefficients (union bound) `SD ≤ N·V/(2B)`. With `B = 2^b`,
 //!   **`b = λ + log2 N + k + ⌈log2 Δ⌉`** gives `SD ≤ 2^{−λ}`, whatever the other `n − 1`
@@ -42,8 +42,8 @@
 //!   refreshed ciphertext, *after* the union bound over the `N` coefficients; `R` refreshes
 //!   under one key add up to `R·2^{−80}` (2^{−70} after a thousand). At `N = 2^14`, `Δ = 2^40`,
 //!   `k = 3` that is `b = 137`, and `n16384_l6_sec128` (`Q_2 ≈ 2^{140}`) refreshes at level 2
-//!   for up to 3 parties (level 3 for 4 to 512), so a training iteration of depth 4 needs one
-//!   refresh.
+//!   for up to 3 parties (level 3 for 4 to 64, the session maximum), so a training iteration
+//!   of depth 4 needs one refresh.
 //! * **Compared with Lattigo.** Lattigo's `GetMinimumLevelForRefresh(λ, Δ, n, Q)` takes masks
 //!   of `λ + ⌈log2 Δ⌉` bits and its examples and tests use `λ = 128`: 128 bits per coefficient
 //!   for messages `|m| ≤ 1`, with no union bound over coefficients, i.e. about

@@ -1,6 +1,7 @@
 use super::*;
 use crate::{merge, public_key_digest, DecryptionShare, PartyId, PublicKeyGen};
 use veil_ckks::{Encoder, Encryptor, Evaluator, ParametersLiteral};
+use proptest::prelude::*;
 use veil_math::sampler::Seed;
 
 struct Keys {
@@ -220,3 +221,33 @@ fn missing_shares_do_not_refresh() {
     assert!(err > 1e6, "error only {err}");
     assert!(r.finalize(&shares).is_ok());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Any modification or truncation of a share's bytes gives a typed error, never a panic
+    /// and never a different share.
+    #[test]
+    fn modified_share_bytes_never_decode(at in any::<prop::sample::Index>(), xor in 1u8.., cut in any::<prop::sample::Index>()) {
+        let (k, bytes) = &*SHARE_BYTES;
+        let mut t = bytes.clone();
+        let i = at.index(t.len());
+        t[i] ^= xor;
+        prop_assert!(RefreshShare::from_bytes(&k.session, &t).is_err());
+        let c = cut.index(bytes.len());
+        prop_assert!(RefreshShare::from_bytes(&k.session, &bytes[..c]).is_err());
+    }
+}
+
+static SHARE_BYTES: std::sync::LazyLock<(Keys, Vec<u8>)> = std::sync::LazyLock::new(|| {
+    let k = keys(ParametersLiteral::insecure_n1024_l2(), 2, 51);
+    let mut rng = Prng::from_seed(&Seed([52; 32]));
+    let params = k.session.params().clone();
+    let pt = Encoder::new(&params).encode(&[0.5, -1.5], params.max_level(), params.default_scale()).unwrap();
+    let ct = Encryptor::with_public_key(&params, &k.pk).encrypt(&pt, &mut rng).unwrap();
+    let bytes = {
+        let r = Refresh::new(&k.session, k.key, &ct, 0, RefreshSecurity::new(40, 0).unwrap()).unwrap();
+        r.share(&k.shares[0], &Smudging::default_for(&params), &mut rng).unwrap().to_bytes(&k.session)
+    };
+    (k, bytes)
+});
