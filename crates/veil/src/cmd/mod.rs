@@ -1,5 +1,6 @@
 //! Subcommands: roles and workflows.
 
+pub mod aggregate_net;
 pub mod certs;
 pub mod demo;
 pub mod gc;

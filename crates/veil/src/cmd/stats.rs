@@ -1,29 +1,35 @@
 //! Secure aggregation statistics under the collective key: count, sum, mean, variance and
-//! covariance matrix of the rows that several data owners encrypted into disjoint blocks.
+//! covariance matrix of the rows that several data owners encrypted.
 //!
-//! Layout: row `r` occupies slots `[r·w, r·w + w)` of the (summed) ciphertext `x`, features in
-//! columns `0..F` (`2F ≤ w`) and a 1.0 in column `F`. The server computes
-//! `sum = RowSum(x)` and, for every shift `k < F`, `moment_k = RowSum(x ⊙ rot(x, k))`, where
-//! `RowSum` adds the blocks with rotations by `w, 2w, 4w, …`. Slot `f` of `sum` is `Σ_r x_{r,f}`
-//! (slot `F` the count) and slot `f` of `moment_k` is `Σ_r x_{r,f}·x_{r,f+k}` (no product
-//! crosses a row because `f + k < 2F ≤ w`). The parties release only these sufficient
-//! statistics; each derives mean, variance and covariance from them after merging.
+//! Layout: row `r` of a ciphertext occupies slots `[r·w, r·w + w)`, features in columns
+//! `0..F` (`2F ≤ w`) and a 1.0 in column `F`; blocks without a row are zero. For every
+//! ciphertext `x_c` the server forms `x_c ⊙ rot(x_c, k)` for each shift `k < F` and adds
+//! them over `c`; then `sum = RowSum(Σ_c x_c)` and `moment_k = RowSum(Σ_c x_c ⊙ rot(x_c, k))`,
+//! where `RowSum` adds the blocks with rotations by `w, 2w, 4w, …`. Slot `f` of `sum` is
+//! `Σ_r x_{r,f}` (slot `F` the count) and slot `f` of `moment_k` is `Σ_r x_{r,f}·x_{r,f+k}`
+//! (no product crosses a row because `f + k < 2F ≤ w`). The parties release only these
+//! sufficient statistics; mean, variance and covariance follow from them after decryption.
+//!
+//! The same in-memory functions serve the file commands (`aggregate-stats`, `stats-decrypt`,
+//! `stats-merge`) and the networked job (`task = "aggregate"`, `cmd/aggregate_net.rs`).
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use serde::Serialize;
 use veil_ckks::{Ciphertext, Encoder, Evaluator, GaloisKeys, Parameters, PublicKey, RelinearizationKey};
 use veil_math::sampler::Prng;
 use veil_threshold::{merge as merge_shares, public_key_digest, DecryptionShare, SecretShare, Session, Smudging};
 
 use super::threshold::{load_ct, read, write_public};
 
-fn check(params: &Parameters, width: usize, features: usize) -> anyhow::Result<()> {
+/// Checks the layout: `width` a power of two dividing the slots, `1 ≤ F`, `2F ≤ width`.
+pub fn check(params: &Parameters, width: usize, features: usize) -> anyhow::Result<()> {
     if !width.is_power_of_two() || width > params.slot_count() {
-        bail!("--width must be a power of two dividing the {} slots", params.slot_count());
+        bail!("width must be a power of two dividing the {} slots, got {width}", params.slot_count());
     }
     if features == 0 || 2 * features > width {
-        bail!("--features F needs 1 <= F and 2F <= width ({width})");
+        bail!("F = {features} features need 1 <= F and 2F <= width ({width})");
     }
     Ok(())
 }
@@ -40,8 +46,31 @@ pub fn rotation_steps(params: &Parameters, width: usize, features: usize) -> any
     Ok(steps)
 }
 
-fn names(features: usize) -> Vec<String> {
+/// Names of the statistics ciphertexts, in the order [`encrypted_statistics`] returns them.
+pub fn names(features: usize) -> Vec<String> {
     std::iter::once("sum".to_string()).chain((0..features).map(|k| format!("moment-{k}"))).collect()
+}
+
+/// Packs rows (each `F` features) as rows `first_row..` of a joint data set: row `g` in block
+/// `g mod (slots/width)` of slot vector `g div (slots/width)`, its features then 1.0; zero
+/// elsewhere (so that owners of disjoint row ranges can add their ciphertexts).
+pub fn pack_rows(params: &Parameters, rows: &[Vec<f64>], width: usize, features: usize, first_row: usize) -> anyhow::Result<Vec<Vec<f64>>> {
+    check(params, width, features)?;
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != features) {
+        bail!("row {} has {} features, expected {features}", i + 1, r.len());
+    }
+    let slots = params.slot_count();
+    let per = slots / width;
+    let end = first_row.checked_add(rows.len()).context("row count overflow")?;
+    let mut chunks = vec![vec![0.0; slots]; end.div_ceil(per)];
+    for (i, row) in rows.iter().enumerate() {
+        let g = first_row + i;
+        let at = (g % per) * width;
+        let chunk = &mut chunks[g / per];
+        chunk[at..at + features].copy_from_slice(row);
+        chunk[at + features] = 1.0;
+    }
+    Ok(chunks)
 }
 
 fn row_sum(eval: &Evaluator, params: &Parameters, ct: &Ciphertext, width: usize, gks: &GaloisKeys) -> anyhow::Result<Ciphertext> {
@@ -55,59 +84,55 @@ fn row_sum(eval: &Evaluator, params: &Parameters, ct: &Ciphertext, width: usize,
     Ok(acc)
 }
 
-/// The evaluator's step (no secret): writes `sum.ct` and `moment-k.ct` to `out`.
-pub fn aggregate(s: &Session, dir: &Path, inputs: &[std::path::PathBuf], width: usize, features: usize, out: &Path) -> anyhow::Result<()> {
-    let params = s.params();
+/// The evaluator's step (no secret): `[sum, moment_0, …, moment_{F−1}]` over every row of
+/// every ciphertext of `chunks` (one multiplicative level).
+pub fn encrypted_statistics(
+    params: &std::sync::Arc<Parameters>,
+    chunks: &[Ciphertext],
+    width: usize,
+    features: usize,
+    rlk: &RelinearizationKey,
+    gks: &GaloisKeys,
+) -> anyhow::Result<Vec<Ciphertext>> {
     check(params, width, features)?;
-    let rlk = RelinearizationKey::from_bytes(params, &read(&dir.join("collective.rlk"))?)?;
-    let gks = GaloisKeys::from_bytes(params, &read(&dir.join("collective.gks"))?)?;
     let eval = Evaluator::new(params);
-    let mut cts = inputs.iter().map(|p| load_ct(params, p));
-    let mut x = cts.next().context("no --inputs")??;
-    for ct in cts {
-        x = eval.add(&x, &ct?)?;
+    let (first, rest) = chunks.split_first().context("no encrypted rows")?;
+    let mut total = first.clone();
+    for ct in rest {
+        total = eval.add(&total, ct)?;
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    write_public(&out.join("sum.ct"), &row_sum(&eval, params, &x, width, &gks)?.to_bytes(params))?;
+    let mut out = vec![row_sum(&eval, params, &total, width, gks)?];
     for k in 0..features {
-        let shifted = if k == 0 { x.clone() } else { eval.rotate(&x, k as i64, &gks)? };
-        let m = row_sum(&eval, params, &eval.mul_relin_rescale(&x, &shifted, &rlk)?, width, &gks)?;
-        write_public(&out.join(format!("moment-{k}.ct")), &m.to_bytes(params))?;
+        let mut acc: Option<Ciphertext> = None;
+        for x in chunks {
+            let shifted = if k == 0 { x.clone() } else { eval.rotate(x, k as i64, gks)? };
+            let p = eval.mul_relin_rescale(x, &shifted, rlk)?;
+            acc = Some(match acc {
+                Some(a) => eval.add(&a, &p)?,
+                None => p,
+            });
+        }
+        let acc = acc.context("no encrypted rows")?;
+        out.push(row_sum(&eval, params, &acc, width, gks)?);
     }
-    eprintln!("statistics over {} input(s) written to {}", inputs.len(), out.display());
-    Ok(())
+    Ok(out)
 }
 
-/// A party's flooded partial decryptions of every statistic, for the other party.
-pub fn decrypt(s: &Session, sk: &SecretShare, stats: &Path, features: usize, out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let smudging = Smudging::default_for(s.params());
-    let mut rng = Prng::from_os();
-    let dk = sk.decryption_key(s)?;
-    for name in names(features) {
-        let ct = load_ct(s.params(), &stats.join(format!("{name}.ct")))?;
-        let share = dk.partial_decrypt(s, &ct, &smudging, &mut rng)?;
-        write_public(&out.join(format!("share-{name}")), &share.to_bytes(s))?;
-    }
-    Ok(())
+/// Count, mean, population variance and covariance of the rows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Statistics {
+    pub count: f64,
+    pub mean: Vec<f64>,
+    pub variance: Vec<f64>,
+    pub covariance: Vec<Vec<f64>>,
 }
 
-/// Merges every statistic (own share unflooded, the other party's from `shares`) and prints
-/// `{"count", "mean", "variance", "covariance"}` (population moments) as JSON.
-pub fn merge(s: &Session, sk: &SecretShare, pk: &PublicKey, stats: &Path, shares: &Path, features: usize) -> anyhow::Result<()> {
-    let params = s.params();
-    let key = public_key_digest(params, pk);
-    let dk = sk.decryption_key(s)?;
-    let encoder = Encoder::new(params);
-    let mut plain = Vec::new();
-    for name in names(features) {
-        let ct = load_ct(params, &stats.join(format!("{name}.ct")))?;
-        let path = shares.join(format!("share-{name}"));
-        let theirs = DecryptionShare::from_bytes(s, &read(&path)?).with_context(|| format!("share {}", path.display()))?;
-        let own = dk.receiver_share(s, &ct)?;
-        plain.push(encoder.decode(&merge_shares(s, key, &ct, &[theirs], Some(&own))?)?);
-    }
+/// The statistics from the decoded slots of `[sum, moment_0, …]`.
+pub fn statistics(plain: &[Vec<f64>], features: usize) -> anyhow::Result<Statistics> {
     let f = features;
+    if plain.len() != f + 1 || plain.iter().any(|p| p.len() <= f) {
+        bail!("expected {} decoded statistics of more than {f} slots", f + 1);
+    }
     let count = plain[0][f];
     if count < 0.5 {
         bail!("no rows (count {count:.3})");
@@ -121,8 +146,102 @@ pub fn merge(s: &Session, sk: &SecretShare, pk: &PublicKey, stats: &Path, shares
             cov[i + k][i] = c;
         }
     }
-    let variance: Vec<f64> = (0..f).map(|i| cov[i][i]).collect();
-    let out = serde_json::json!({ "count": count, "mean": mean, "variance": variance, "covariance": cov });
-    println!("{out}");
+    let variance = (0..f).map(|i| cov[i][i]).collect();
+    Ok(Statistics { count, mean, variance, covariance: cov })
+}
+
+/// `aggregate-stats`: the evaluator's step on files; writes `sum.ct` and `moment-k.ct` to
+/// `out`. Each input is a chunk of rows (several owners may use disjoint blocks of one
+/// ciphertext each, or whole ciphertexts of their own).
+pub fn aggregate(s: &Session, dir: &Path, inputs: &[std::path::PathBuf], width: usize, features: usize, out: &Path) -> anyhow::Result<()> {
+    let params = s.params();
+    check(params, width, features)?;
+    let rlk = RelinearizationKey::from_bytes(params, &read(&dir.join("collective.rlk"))?)?;
+    let gks = GaloisKeys::from_bytes(params, &read(&dir.join("collective.gks"))?)?;
+    let chunks = inputs.iter().map(|p| load_ct(params, p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let stats = encrypted_statistics(params, &chunks, width, features, &rlk, &gks)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, ct) in names(features).iter().zip(&stats) {
+        write_public(&out.join(format!("{name}.ct")), &ct.to_bytes(params))?;
+    }
+    eprintln!("statistics over {} input(s) written to {}", inputs.len(), out.display());
     Ok(())
+}
+
+/// `stats-decrypt`: a party's flooded partial decryptions of every statistic, for the other
+/// party.
+pub fn decrypt(s: &Session, sk: &SecretShare, stats: &Path, features: usize, out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let smudging = Smudging::default_for(s.params());
+    let mut rng = Prng::from_os();
+    let dk = sk.decryption_key(s)?;
+    for name in names(features) {
+        let ct = load_ct(s.params(), &stats.join(format!("{name}.ct")))?;
+        let share = dk.partial_decrypt(s, &ct, &smudging, &mut rng)?;
+        write_public(&out.join(format!("share-{name}")), &share.to_bytes(s))?;
+    }
+    Ok(())
+}
+
+/// `stats-merge`: merges every statistic (own share unflooded, the other party's from
+/// `shares`) and prints `{"count", "mean", "variance", "covariance"}` (population moments) as
+/// JSON.
+pub fn merge(s: &Session, sk: &SecretShare, pk: &PublicKey, stats: &Path, shares: &Path, features: usize) -> anyhow::Result<()> {
+    let params = s.params();
+    let key = public_key_digest(params, pk);
+    let dk = sk.decryption_key(s)?;
+    let encoder = Encoder::new(params);
+    let mut plain = Vec::new();
+    for name in names(features) {
+        let ct = load_ct(params, &stats.join(format!("{name}.ct")))?;
+        let path = shares.join(format!("share-{name}"));
+        let theirs = DecryptionShare::from_bytes(s, &read(&path)?).with_context(|| format!("share {}", path.display()))?;
+        let own = dk.receiver_share(s, &ct)?;
+        plain.push(encoder.decode(&merge_shares(s, key, &ct, &[theirs], Some(&own))?)?);
+    }
+    println!("{}", serde_json::to_string(&statistics(&plain, features)?)?);
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use veil_ckks::{Decryptor, Encryptor, ParametersLiteral, SecretKey};
+
+    /// Encrypted statistics over rows split into several ciphertexts equal the plaintext ones.
+    #[test]
+    fn encrypted_statistics_match_the_plaintext_reference() {
+        let params = Parameters::new(ParametersLiteral::insecure_n2048_l4_dnum3()).unwrap();
+        let (width, f) = (8, 3);
+        let rows: Vec<Vec<f64>> = (0..300).map(|r| (0..f).map(|k| (((r * 7 + k * 13) % 17) as f64 - 8.0) / 9.0).collect()).collect();
+        let mut rng = Prng::from_os();
+        let sk = SecretKey::generate(&params, &mut rng).unwrap();
+        let rlk = RelinearizationKey::generate(&sk, &mut rng).unwrap();
+        let gks = GaloisKeys::generate(&sk, &rotation_steps(&params, width, f).unwrap(), false, &mut rng).unwrap();
+        let enc = Encoder::new(&params);
+        let chunks: Vec<Ciphertext> = pack_rows(&params, &rows, width, f, 0)
+            .unwrap()
+            .iter()
+            .map(|v| Encryptor::with_secret_key(&sk).encrypt(&enc.encode(v, params.max_level(), params.default_scale()).unwrap(), &mut rng).unwrap())
+            .collect();
+        assert_eq!(chunks.len(), 3);
+        let cts = encrypted_statistics(&params, &chunks, width, f, &rlk, &gks).unwrap();
+        let plain: Vec<Vec<f64>> = cts.iter().map(|c| enc.decode(&Decryptor::new(&sk).decrypt(c).unwrap()).unwrap()).collect();
+        let got = statistics(&plain, f).unwrap();
+        let n = rows.len() as f64;
+        assert!((got.count - n).abs() < 1e-2);
+        for a in 0..f {
+            let ma = rows.iter().map(|r| r[a]).sum::<f64>() / n;
+            assert!((got.mean[a] - ma).abs() < 1e-4);
+            for b in 0..f {
+                let mb = rows.iter().map(|r| r[b]).sum::<f64>() / n;
+                let c = rows.iter().map(|r| r[a] * r[b]).sum::<f64>() / n - ma * mb;
+                assert!((got.covariance[a][b] - c).abs() < 1e-4, "cov {a},{b}: {} vs {c}", got.covariance[a][b]);
+            }
+        }
+        assert!(pack_rows(&params, &[vec![1.0; f + 1]], width, f, 0).is_err());
+        assert_eq!(pack_rows(&params, &rows[..2], width, f, 255).unwrap().len(), 3);
+        assert!(check(&params, 8, 5).is_err());
+    }
 }

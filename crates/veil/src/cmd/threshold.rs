@@ -383,6 +383,10 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
         Step::KeySwitchShare(a) => super::threshold_keys::key_switch_share(&a),
         Step::KeySwitch(a) => super::threshold_keys::key_switch_cmd(&a),
         Step::TargetDecrypt(a) => super::threshold_keys::target_decrypt(&a),
+        Step::Party { job, party, input, .. } if super::aggregate_net::task(&job)? == super::aggregate_net::Task::Aggregate => {
+            super::aggregate_net::run_party(&job, party, &input)
+        }
+        Step::Server { job } if super::aggregate_net::task(&job)? == super::aggregate_net::Task::Aggregate => super::aggregate_net::run_server(&job),
         Step::Party { job, party, input, sigmoid } => super::party::run_party(&job, party, &input, sigmoid),
         Step::Server { job } => super::party::run_server(&job),
         Step::TtpKeygen { common, width } => ttp_keygen(&common, width),

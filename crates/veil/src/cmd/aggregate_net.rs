@@ -1,0 +1,614 @@
+//! `veil threshold party|server` with `task = "aggregate"`: secure aggregation and training
+//! between separate processes over mutually authenticated TLS.
+//!
+//! Parties A (first `[[parties]]` entry, threshold party 1) and B (party 2) each hold rows of
+//! one data set (CSV lines: features, then a 0/1 label). They run the collective key
+//! generation (A draws the CRS seed and sends it to B and to the server, which needs it to
+//! finalise collective refreshes), exchange their row counts, and encrypt their rows and labels
+//! under the collective key in the layout of `veil_he::train` (A's rows first, then B's; the
+//! server adds the two owners' chunk ciphertexts). The server, which holds no secret, computes
+//! the encrypted sufficient statistics (`cmd/stats.rs`: count, sums, second moments) and, if
+//! the job has a `[train]` table, trains a logistic regression by encrypted gradient descent
+//! (`veil_he::train`). Whenever the weights run out of levels, the server sends them to both
+//! parties, each returns its refresh share (`veil_threshold::refresh`), and the server
+//! finalises the refreshed ciphertext. Finally both parties decrypt the statistics and the
+//! model: each sends its flooded partial decryption to the other and both merge the same two
+//! released shares, so that both print the same JSON
+//! (`{"statistics": {count, mean, variance, covariance}, "weights": [w_1, …, w_F, bias]}`).
+//!
+//! Every wait is bounded by the job's `timeout_secs`: a party that disconnects or stalls makes
+//! the others stop with an error naming it, and nothing is printed. A party answers at most
+//! `4·iterations` refresh requests, each with a fresh nonce, so the number of flooded shares
+//! it releases under the key stays bounded (see the smudging budget in `veil_threshold`).
+//!
+//! ```toml
+//! task = "aggregate"
+//! preset = "n16384_l6_sec128"
+//! certs = "pki"
+//! timeout_secs = 60
+//! width = 64               # slots per row: a power of two >= 2·features (statistics)
+//! [train]                  # optional: without it, statistics only
+//! iterations = 8
+//! learning_rate = 1.0
+//! sigmoid_interval = 16.0  # optional: the degree-3 least-squares sigmoid on [-16, 16]
+//! log2_weight_bound = 3    # optional: declared |w| <= 2^3 (sizes the refresh masks)
+//! log2_logit_bound = 5     # optional: declared |x·w| <= 2^5
+//! [[parties]]
+//! name = "party-a"
+//! addr = "127.0.0.1:7001"
+//! [[parties]]
+//! name = "party-b"
+//! addr = "127.0.0.1:7002"
+//! [server]
+//! name = "server"
+//! addr = "127.0.0.1:7003"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use veil_channel::{Channel, ChannelConfig};
+use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, Scale, ParametersLiteral, PublicKey, RelinearizationKey};
+use veil_he::train::{LogRegTrainConfig, Refresher};
+use veil_he::HeError;
+use veil_math::sampler::{Prng, Seed};
+use veil_threshold::refresh::{Refresh, RefreshSecurity, RefreshShare};
+use veil_threshold::round::{GaloisRound, PublicKeyRound, RelinRound1, RelinRound2, Round};
+use veil_threshold::{
+    merge, public_key_digest, DecryptionShare, Digest, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share, Smudging,
+};
+use veil_transport::mesh::{establish, PeerSpec};
+use veil_transport::{Identity, TlsChannel};
+
+use super::stats::{self, Statistics};
+
+/// The job kind of a `veil threshold party|server` job file.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Secure inference (`cmd/party.rs`).
+    #[default]
+    Inference,
+    /// Secure aggregation and training (this module).
+    Aggregate,
+}
+
+#[derive(Deserialize)]
+struct TaskOnly {
+    #[serde(default)]
+    task: Task,
+}
+
+/// The `task` of a job file (inference when absent).
+pub fn task(path: &Path) -> anyhow::Result<Task> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading job {}", path.display()))?;
+    let t: TaskOnly = toml::from_str(&text).with_context(|| format!("parsing job {}", path.display()))?;
+    Ok(t.task)
+}
+
+#[derive(Debug, Deserialize)]
+struct Endpoint {
+    name: String,
+    addr: SocketAddr,
+}
+
+/// Training options of the job (`[train]`); the optional ones default to
+/// `LogRegTrainConfig::new`'s.
+#[derive(Clone, Debug, Deserialize)]
+struct TrainSpec {
+    iterations: usize,
+    learning_rate: f64,
+    sigmoid_interval: Option<f64>,
+    log2_weight_bound: Option<u32>,
+    log2_logit_bound: Option<u32>,
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+#[derive(Debug, Deserialize)]
+struct AggregateJob {
+    preset: String,
+    certs: PathBuf,
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+    width: usize,
+    train: Option<TrainSpec>,
+    parties: Vec<Endpoint>,
+    server: Endpoint,
+}
+
+impl AggregateJob {
+    fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading job {}", path.display()))?;
+        let job: Self = toml::from_str(&text).with_context(|| format!("parsing job {}", path.display()))?;
+        if job.parties.len() != 2 {
+            bail!("secure aggregation needs exactly two [[parties]] (A, B), got {}", job.parties.len());
+        }
+        if !job.width.is_power_of_two() {
+            bail!("width must be a power of two, got {}", job.width);
+        }
+        if job.train.as_ref().is_some_and(|t| t.iterations == 0) {
+            bail!("[train] needs iterations >= 1");
+        }
+        Ok(job)
+    }
+
+    fn params(&self) -> anyhow::Result<Arc<Parameters>> {
+        let lit = ParametersLiteral::preset(&self.preset).with_context(|| format!("unknown preset {:?}", self.preset))?;
+        Ok(Parameters::new(lit)?)
+    }
+
+    fn name(&self, member: usize) -> String {
+        self.parties.get(member).unwrap_or(&self.server).name.clone()
+    }
+
+    /// Connects mesh member `me` (0: A, 1: B, 2: server) to the others.
+    fn connect(&self, me: usize, params: &Parameters) -> anyhow::Result<Vec<Option<TlsChannel>>> {
+        let mesh: Vec<PeerSpec> = self
+            .parties
+            .iter()
+            .chain(std::iter::once(&self.server))
+            .enumerate()
+            .map(|(id, e)| PeerSpec { id, name: e.name.clone(), addr: e.addr })
+            .collect();
+        let identity = Identity::load(&self.certs, &mesh[me].name)?;
+        let config = ChannelConfig::new(params.fingerprint()).with_timeout(Duration::from_secs(self.timeout_secs));
+        Ok(establish(me, &mesh, &identity, config)?)
+    }
+
+    /// The trainer's configuration for `rows` rows of `features` features.
+    fn train_config(&self, spec: &TrainSpec, rows: usize, features: usize) -> anyhow::Result<LogRegTrainConfig> {
+        let mut cfg = LogRegTrainConfig::new(features, rows, spec.iterations, spec.learning_rate);
+        cfg.width = self.width;
+        if let Some(i) = spec.sigmoid_interval {
+            cfg.sigmoid = veil_he::train::PolySigmoid::least_squares(i);
+        }
+        cfg.log2_weight_bound = spec.log2_weight_bound.unwrap_or(cfg.log2_weight_bound);
+        cfg.log2_logit_bound = spec.log2_logit_bound.unwrap_or(cfg.log2_logit_bound);
+        cfg.validate(&*self.params()?)?;
+        Ok(cfg)
+    }
+}
+
+/// Rotation steps of the whole job: the statistics' and the trainer's.
+fn job_steps(params: &Parameters, width: usize, features: usize, cfg: Option<&LogRegTrainConfig>) -> anyhow::Result<Vec<i64>> {
+    let mut steps = stats::rotation_steps(params, width, features)?;
+    if let Some(cfg) = cfg {
+        steps.extend(veil_he::train::rotation_steps(params, cfg));
+    }
+    steps.sort_unstable();
+    steps.dedup();
+    Ok(steps)
+}
+
+fn take(channels: &mut [Option<TlsChannel>], id: usize, name: &str) -> anyhow::Result<TlsChannel> {
+    channels.get_mut(id).and_then(Option::take).with_context(|| format!("no link to {name}"))
+}
+
+fn send(ch: &mut TlsChannel, bytes: &[u8], to: &str, what: &str) -> anyhow::Result<()> {
+    ch.send(bytes).and_then(|_| ch.flush()).with_context(|| format!("sending {what} to {to}"))
+}
+
+fn recv(ch: &mut TlsChannel, from: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+    ch.recv().with_context(|| format!("waiting for {what} from {from}"))
+}
+
+/// Several byte strings as one message: `count u32 | (length u64 | bytes)*`.
+fn pack_blobs(blobs: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + blobs.iter().map(|b| 8 + b.len()).sum::<usize>());
+    out.extend_from_slice(&(blobs.len() as u32).to_le_bytes());
+    for b in blobs {
+        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+fn unpack_blobs(bytes: &[u8], what: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let bad = || anyhow::anyhow!("malformed {what}: truncated or inconsistent lengths");
+    let count = u32::from_le_bytes(bytes.get(..4).ok_or_else(bad)?.try_into()?) as usize;
+    let mut at = 4;
+    let mut out = Vec::with_capacity(count.min(1 << 16));
+    for _ in 0..count {
+        let len = u64::from_le_bytes(bytes.get(at..at + 8).ok_or_else(bad)?.try_into()?);
+        let len = usize::try_from(len).map_err(|_| bad())?;
+        at += 8;
+        let end = at.checked_add(len).ok_or_else(bad)?;
+        out.push(bytes.get(at..end).ok_or_else(bad)?.to_vec());
+        at = end;
+    }
+    if at != bytes.len() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+fn u64_at(bytes: &[u8], at: usize, what: &str) -> anyhow::Result<u64> {
+    Ok(u64::from_le_bytes(bytes.get(at..at + 8).with_context(|| format!("malformed {what}: truncated"))?.try_into()?))
+}
+
+fn cts_to_bytes(params: &Parameters, cts: &[Ciphertext]) -> Vec<u8> {
+    pack_blobs(&cts.iter().map(|c| c.to_bytes(params)).collect::<Vec<_>>())
+}
+
+fn cts_from_bytes(params: &Parameters, bytes: &[u8], what: &str) -> anyhow::Result<Vec<Ciphertext>> {
+    unpack_blobs(bytes, what)?.iter().map(|b| Ciphertext::from_bytes(params, b).with_context(|| format!("malformed {what}"))).collect()
+}
+
+/// The most refreshes a party answers per training iteration.
+const MAX_REFRESHES_PER_ITERATION: usize = 4;
+
+/// Server-to-party message tags.
+const MSG_STATISTICS: u8 = 1;
+const MSG_REFRESH: u8 = 2;
+const MSG_MODEL: u8 = 3;
+
+/// Party 1 sends first, party 2 receives first (no simultaneous large sends).
+fn exchange(ch: &mut TlsChannel, first: bool, mine: &[u8], peer: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+    if first {
+        send(ch, mine, peer, what)?;
+        recv(ch, peer, what)
+    } else {
+        let t = recv(ch, peer, what)?;
+        send(ch, mine, peer, what)?;
+        Ok(t)
+    }
+}
+
+fn exchange_share<R: Round>(session: &Session, ch: &mut TlsChannel, first: bool, mine: &Share<R>, peer: &str) -> anyhow::Result<Share<R>> {
+    let what = format!("{:?} share", R::KIND);
+    let theirs = exchange(ch, first, &mine.to_bytes(session), peer, &what)?;
+    Share::<R>::from_bytes(session, &theirs).with_context(|| format!("{what} from {peer}"))
+}
+
+/// The collective keys of two parties over their link: this party's bound secret share, the
+/// public key, the relinearisation key and the rotation keys for `steps`.
+pub fn collective_keys(
+    session: &Session,
+    me: PartyId,
+    peer: &mut TlsChannel,
+    peer_name: &str,
+    steps: &[i64],
+    rng: &mut Prng,
+) -> anyhow::Result<(SecretShare, PublicKey, RelinearizationKey, GaloisKeys)> {
+    let params = session.params();
+    let first = me == PartyId(1);
+    let mut sk = SecretShare::generate(session, me, rng)?;
+    let ckg = PublicKeyGen::new(session)?;
+    let mine = ckg.share(&sk, rng)?;
+    let theirs: Share<PublicKeyRound> = exchange_share(session, peer, first, &mine, peer_name)?;
+    let pk = ckg.aggregate(&[mine, theirs])?;
+    sk.bind(session, &pk);
+    let key = public_key_digest(params, &pk);
+    let rkg = RelinKeyGen::new(session)?;
+    let (eph, mine) = rkg.round1(&sk, rng)?;
+    let theirs: Share<RelinRound1> = exchange_share(session, peer, first, &mine, peer_name)?;
+    let agg = rkg.aggregate_round1(key, &[mine, theirs])?;
+    let mine = rkg.round2(&sk, eph, &agg, rng)?;
+    let theirs: Share<RelinRound2> = exchange_share(session, peer, first, &mine, peer_name)?;
+    let rlk = rkg.finalize(key, &agg, &[mine, theirs])?;
+    let mut gks = GaloisKeys::default();
+    for &step in steps {
+        let gkg = GaloisKeyGen::new(session, params.galois_element(step))?;
+        let mine = gkg.share(&sk, rng)?;
+        let theirs: Share<GaloisRound> = exchange_share(session, peer, first, &mine, peer_name)?;
+        gks.insert(gkg.aggregate(key, &[mine, theirs])?);
+    }
+    Ok((sk, pk, rlk, gks))
+}
+
+/// A party's rows: features, then a 0/1 label.
+fn read_rows(path: &Path) -> anyhow::Result<(Vec<Vec<f64>>, Vec<f64>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rows = Vec::new();
+    let mut labels = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let mut v = line
+            .split(',')
+            .map(|x| x.trim().parse::<f64>().with_context(|| format!("{}:{}: {x:?} is not a number", path.display(), i + 1)))
+            .collect::<anyhow::Result<Vec<f64>>>()?;
+        let label = v.pop().filter(|_| !v.is_empty()).with_context(|| format!("{}:{}: expected features and a label", path.display(), i + 1))?;
+        if label != 0.0 && label != 1.0 {
+            bail!("{}:{}: the label (last column) must be 0 or 1, got {label}", path.display(), i + 1);
+        }
+        if rows.first().is_some_and(|r: &Vec<f64>| r.len() != v.len()) {
+            bail!("{}:{}: {} features, the first row has {}", path.display(), i + 1, v.len(), rows[0].len());
+        }
+        rows.push(v);
+        labels.push(label);
+    }
+    if rows.is_empty() {
+        bail!("{} holds no rows", path.display());
+    }
+    Ok((rows, labels))
+}
+
+/// What a party reports.
+#[derive(Debug, Serialize)]
+struct Report {
+    statistics: Statistics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights: Option<Vec<f64>>,
+}
+
+/// Decrypts `cts` with the peer: both release flooded shares and merge the same two, so both
+/// obtain identical slots.
+#[allow(clippy::too_many_arguments)]
+fn joint_decrypt(
+    session: &Session,
+    sk: &SecretShare,
+    key: Digest,
+    cts: &[Ciphertext],
+    peer: &mut TlsChannel,
+    peer_name: &str,
+    what: &str,
+    rng: &mut Prng,
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    let first = sk.party() == PartyId(1);
+    let dk = sk.decryption_key(session)?;
+    let smudging = Smudging::default_for(session.params());
+    let mine = cts.iter().map(|ct| dk.partial_decrypt(session, ct, &smudging, rng)).collect::<Result<Vec<_>, _>>()?;
+    let theirs = exchange(peer, first, &pack_blobs(&mine.iter().map(|s| s.to_bytes(session)).collect::<Vec<_>>()), peer_name, what)?;
+    let theirs = unpack_blobs(&theirs, what)?;
+    if theirs.len() != cts.len() {
+        bail!("{peer_name} sent {} shares of the {what}, expected {}", theirs.len(), cts.len());
+    }
+    let encoder = Encoder::new(session.params());
+    cts.iter()
+        .zip(mine)
+        .zip(theirs)
+        .map(|((ct, mine), theirs)| {
+            let theirs = DecryptionShare::from_bytes(session, &theirs).with_context(|| format!("{what} share from {peer_name}"))?;
+            let (d1, d2) = if first { (mine, theirs) } else { (theirs, mine) };
+            Ok(encoder.decode(&merge(session, key, ct, &[d1, d2], None)?)?)
+        })
+        .collect()
+}
+
+/// Party A (`party` 1) or B (`party` 2) of an aggregation job.
+pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()> {
+    if party != 1 && party != 2 {
+        bail!("--party must be 1 (A) or 2 (B), got {party}");
+    }
+    let index = party as usize - 1;
+    let job = AggregateJob::load(job_path)?;
+    let params = job.params()?;
+    let me = PartyId(party);
+    let first = index == 0;
+    let (peer_name, server_name) = (job.name(1 - index), job.name(2));
+    let (rows, labels) = read_rows(input)?;
+    let features = rows[0].len();
+    stats::check(&params, job.width, features)?;
+    let mut channels = job.connect(index, &params)?;
+    let mut peer = take(&mut channels, 1 - index, &peer_name)?;
+    let mut srv = take(&mut channels, 2, &server_name)?;
+    eprintln!("[party {party}] connected");
+
+    // CRS (A to B and the server), then row and feature counts (public: the statistics carry them).
+    let crs = if first {
+        let seed = Seed::random();
+        send(&mut peer, &seed.0, &peer_name, "CRS seed")?;
+        send(&mut srv, &seed.0, &server_name, "CRS seed")?;
+        seed
+    } else {
+        let b = peer.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {peer_name}"))?;
+        let mut s = [0u8; 32];
+        s.copy_from_slice(&b);
+        Seed(s)
+    };
+    let mut counts = Vec::with_capacity(16);
+    counts.extend_from_slice(&(rows.len() as u64).to_le_bytes());
+    counts.extend_from_slice(&(features as u64).to_le_bytes());
+    let theirs = exchange(&mut peer, first, &counts, &peer_name, "row and feature counts")?;
+    let (their_rows, their_features) = (u64_at(&theirs, 0, "counts")? as usize, u64_at(&theirs, 8, "counts")? as usize);
+    if their_features != features {
+        bail!("{peer_name} has {their_features} features, this party {features}");
+    }
+    send(&mut srv, &counts, &server_name, "row and feature counts")?;
+    let total = rows.len().checked_add(their_rows).context("row count overflow")?;
+    let first_row = if first { 0 } else { their_rows };
+    let cfg = job.train.as_ref().map(|t| job.train_config(t, total, features)).transpose()?;
+
+    let session = Session::new(&params, crs, &[PartyId(1), PartyId(2)])?;
+    let mut rng = Prng::from_os();
+    let steps = job_steps(&params, job.width, features, cfg.as_ref())?;
+    let (sk, pk, rlk, gks) = collective_keys(&session, me, &mut peer, &peer_name, &steps, &mut rng)?;
+    let key = public_key_digest(&params, &pk);
+    eprintln!("[party {party}] collective keys ready ({})", key.short_hex());
+    if first {
+        send(&mut srv, &pk.to_bytes(&params), &server_name, "collective public key")?;
+        send(&mut srv, &rlk.to_bytes(&params), &server_name, "relinearisation key")?;
+        send(&mut srv, &gks.to_bytes(&params), &server_name, "rotation keys")?;
+    }
+
+    // Rows and labels, in the trainer's layout (this owner's rows at their global positions).
+    let encoder = Encoder::new(&params);
+    let encryptor = Encryptor::with_public_key(&params, &pk);
+    let encrypt = |v: &Vec<f64>, rng: &mut Prng| -> anyhow::Result<Ciphertext> {
+        Ok(encryptor.encrypt(&encoder.encode(v, params.max_level(), params.default_scale())?, rng)?)
+    };
+    let (x_slots, y_slots) = match &cfg {
+        Some(cfg) => (veil_he::train::pack_rows(&params, cfg, first_row, &rows)?, veil_he::train::pack_labels(&params, cfg, first_row, &labels)?),
+        None => (stats::pack_rows(&params, &rows, job.width, features, first_row)?, Vec::new()),
+    };
+    let x = x_slots.iter().map(|v| encrypt(v, &mut rng)).collect::<anyhow::Result<Vec<_>>>()?;
+    let y = y_slots.iter().map(|v| encrypt(v, &mut rng)).collect::<anyhow::Result<Vec<_>>>()?;
+    send(&mut srv, &cts_to_bytes(&params, &x), &server_name, "encrypted rows")?;
+    send(&mut srv, &cts_to_bytes(&params, &y), &server_name, "encrypted labels")?;
+    eprintln!("[party {party}] {} rows encrypted and sent", rows.len());
+
+    let mut statistics = None;
+    let mut weights = None;
+    let mut last_nonce = 0u64;
+    let mut refreshes = 0usize;
+    let max_refreshes = cfg.as_ref().map_or(0, |c| MAX_REFRESHES_PER_ITERATION * c.iterations);
+    let smudging = Smudging::default_for(&params);
+    loop {
+        let msg = recv(&mut srv, &server_name, "the next step")?;
+        match msg.first().copied() {
+            Some(MSG_STATISTICS) if statistics.is_none() => {
+                let cts = cts_from_bytes(&params, &msg[1..], "statistics")?;
+                if cts.len() != features + 1 {
+                    bail!("{server_name} sent {} statistics, expected {}", cts.len(), features + 1);
+                }
+                let plain = joint_decrypt(&session, &sk, key, &cts, &mut peer, &peer_name, "statistics", &mut rng)?;
+                statistics = Some(stats::statistics(&plain, features)?);
+                eprintln!("[party {party}] statistics decrypted");
+                if cfg.is_none() {
+                    break;
+                }
+            }
+            Some(MSG_REFRESH) if statistics.is_some() && cfg.is_some() => {
+                let nonce = u64_at(&msg, 1, "refresh request")?;
+                let bound = u32::from_le_bytes(msg.get(9..13).context("malformed refresh request: truncated")?.try_into()?);
+                if nonce <= last_nonce {
+                    bail!("{server_name} reused refresh nonce {nonce}");
+                }
+                refreshes += 1;
+                if refreshes > max_refreshes {
+                    bail!("{server_name} asked for more than {max_refreshes} refreshes");
+                }
+                last_nonce = nonce;
+                let ct = Ciphertext::from_bytes(&params, &msg[13..]).context("malformed ciphertext to refresh")?;
+                let share = Refresh::new(&session, key, &ct, nonce, RefreshSecurity::with_bound(bound)?)?.share(&sk, &smudging, &mut rng)?;
+                send(&mut srv, &share.to_bytes(&session), &server_name, "refresh share")?;
+                eprintln!("[party {party}] refresh {refreshes} answered");
+            }
+            Some(MSG_MODEL) if statistics.is_some() && cfg.is_some() => {
+                let ct = Ciphertext::from_bytes(&params, &msg[1..]).context("malformed model ciphertext")?;
+                let plain = joint_decrypt(&session, &sk, key, std::slice::from_ref(&ct), &mut peer, &peer_name, "model", &mut rng)?;
+                let cfg = cfg.as_ref().context("no training configuration")?;
+                weights = Some(veil_he::train::unpack_weights(cfg, &plain[0]));
+                eprintln!("[party {party}] model decrypted");
+                break;
+            }
+            tag => bail!("unexpected message (tag {tag:?}) from {server_name}"),
+        }
+    }
+    let statistics = statistics.context("no statistics")?;
+    println!("{}", serde_json::to_string(&Report { statistics, weights })?);
+    Ok(())
+}
+
+/// Adds the two owners' chunk lists position by position.
+fn add_chunks(eval: &Evaluator, a: Vec<Ciphertext>, b: Vec<Ciphertext>) -> anyhow::Result<Vec<Ciphertext>> {
+    let (mut long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    for (l, s) in long.iter_mut().zip(&short) {
+        *l = eval.add(l, s)?;
+    }
+    Ok(long)
+}
+
+/// The server's collective refresh: the weights go to both parties, their refresh shares come
+/// back over the TLS links, the server finalises. Transport failures are kept in `failure`
+/// (the trainer's error type cannot carry them) and reported in their place.
+struct NetRefresher<'a> {
+    session: &'a Session,
+    key: Digest,
+    links: [(&'a mut TlsChannel, String); 2],
+    nonce: u64,
+    failure: Option<anyhow::Error>,
+}
+
+impl NetRefresher<'_> {
+    fn round(&mut self, ct: &Ciphertext, log2_bound: u32) -> anyhow::Result<Ciphertext> {
+        self.nonce += 1;
+        let params = self.session.params();
+        let mut msg = vec![MSG_REFRESH];
+        msg.extend_from_slice(&self.nonce.to_le_bytes());
+        msg.extend_from_slice(&log2_bound.to_le_bytes());
+        msg.extend_from_slice(&ct.to_bytes(params));
+        for (ch, name) in self.links.iter_mut() {
+            send(ch, &msg, name, "ciphertext to refresh")?;
+        }
+        let mut shares = Vec::with_capacity(2);
+        for (ch, name) in self.links.iter_mut() {
+            let bytes = recv(ch, name, "refresh share")?;
+            shares.push(RefreshShare::from_bytes(self.session, &bytes).with_context(|| format!("refresh share from {name}"))?);
+        }
+        let refresh = Refresh::new(self.session, self.key, ct, self.nonce, RefreshSecurity::with_bound(log2_bound)?)?;
+        Ok(refresh.finalize(&shares)?)
+    }
+}
+
+impl Refresher for NetRefresher<'_> {
+    fn min_level(&self, scale: Scale, log2_bound: u32) -> Result<Level, HeError> {
+        Ok(RefreshSecurity::with_bound(log2_bound)?.min_level(self.session.params(), self.session.party_count(), scale)?)
+    }
+
+    fn refresh(&mut self, ct: &Ciphertext, log2_bound: u32) -> Result<Ciphertext, HeError> {
+        self.round(ct, log2_bound).map_err(|e| {
+            let reason = format!("collective refresh failed: {e:#}");
+            self.failure = Some(e);
+            HeError::InvalidConfig { reason }
+        })
+    }
+}
+
+/// The evaluator of an aggregation job: statistics, then (with `[train]`) the encrypted
+/// training with networked refreshes. It holds no secret key share.
+pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
+    let job = AggregateJob::load(job_path)?;
+    let params = job.params()?;
+    let mut channels = job.connect(2, &params)?;
+    let (a_name, b_name) = (job.name(0), job.name(1));
+    let mut a = take(&mut channels, 0, &a_name)?;
+    let mut b = take(&mut channels, 1, &b_name)?;
+    eprintln!("[server] connected");
+    let crs = a.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {a_name}"))?;
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&crs);
+    let session = Session::new(&params, Seed(seed), &[PartyId(1), PartyId(2)])?;
+    let ca = recv(&mut a, &a_name, "row and feature counts")?;
+    let cb = recv(&mut b, &b_name, "row and feature counts")?;
+    let features = u64_at(&ca, 8, "counts")? as usize;
+    if u64_at(&cb, 8, "counts")? as usize != features {
+        bail!("{a_name} and {b_name} announce different feature counts");
+    }
+    let rows = (u64_at(&ca, 0, "counts")? as usize).checked_add(u64_at(&cb, 0, "counts")? as usize).context("row count overflow")?;
+    let cfg = job.train.as_ref().map(|t| job.train_config(t, rows, features)).transpose()?;
+    let pk = PublicKey::from_bytes(&params, &recv(&mut a, &a_name, "collective public key")?)?;
+    let key = public_key_digest(&params, &pk);
+    let rlk = RelinearizationKey::from_bytes(&params, &recv(&mut a, &a_name, "relinearisation key")?)?;
+    let gks = GaloisKeys::from_bytes(&params, &recv(&mut a, &a_name, "rotation keys")?)?;
+    let xa = cts_from_bytes(&params, &recv(&mut a, &a_name, "encrypted rows")?, "encrypted rows")?;
+    let ya = cts_from_bytes(&params, &recv(&mut a, &a_name, "encrypted labels")?, "encrypted labels")?;
+    let xb = cts_from_bytes(&params, &recv(&mut b, &b_name, "encrypted rows")?, "encrypted rows")?;
+    let yb = cts_from_bytes(&params, &recv(&mut b, &b_name, "encrypted labels")?, "encrypted labels")?;
+    let eval = Evaluator::new(&params);
+    let x = add_chunks(&eval, xa, xb)?;
+    let y = add_chunks(&eval, ya, yb)?;
+    eprintln!("[server] {rows} rows of {features} features in {} ciphertexts", x.len());
+
+    let stats_cts = stats::encrypted_statistics(&params, &x, job.width, features, &rlk, &gks)?;
+    let mut msg = vec![MSG_STATISTICS];
+    msg.extend_from_slice(&cts_to_bytes(&params, &stats_cts));
+    send(&mut a, &msg, &a_name, "encrypted statistics")?;
+    send(&mut b, &msg, &b_name, "encrypted statistics")?;
+    eprintln!("[server] statistics sent");
+    let Some(cfg) = cfg else {
+        return Ok(());
+    };
+    let total = cfg.iterations;
+    let mut refresher = NetRefresher { session: &session, key, links: [(&mut a, a_name.clone()), (&mut b, b_name.clone())], nonce: 0, failure: None };
+    let mut progress = |done: usize| eprintln!("[server] training iteration {done}/{total}");
+    let trained = veil_he::train::train_logistic_regression(&eval, &rlk, &gks, &x, &y, &cfg, &mut refresher, &mut progress);
+    let failure = refresher.failure.take();
+    let weights = match (trained, failure) {
+        (Ok(w), _) => w,
+        (Err(_), Some(net)) => return Err(net.context("training stopped")),
+        (Err(e), None) => return Err(anyhow::Error::new(e).context("training failed")),
+    };
+    let mut msg = vec![MSG_MODEL];
+    msg.extend_from_slice(&weights.to_bytes(&params));
+    send(&mut a, &msg, &a_name, "encrypted model")?;
+    send(&mut b, &msg, &b_name, "encrypted model")?;
+    eprintln!("[server] model sent");
+    Ok(())
+}
