@@ -29,9 +29,20 @@
 //! Whenever the next stage would take a ciphertext below the level at which the parties can
 //! refresh it ([`Refresher::min_level`]), the trainer asks the [`Refresher`] (the parties'
 //! collective refresh, `veil_threshold::refresh`) for a fresh one. At `n16384_l6_sec128` with
-//! two or three parties that is one refresh (of the weights) per iteration; with a refresh
-//! level of 3 the trainer also refreshes logits or gradient terms (per chunk) where that is the
-//! cheapest way through.
+//! two or three parties that is one refresh (of the weights) per iteration after the first.
+//! Where the weights can only be refreshed from a higher level, an iteration cannot end on
+//! refreshable weights without a refresh inside it: the trainer then also refreshes the logits
+//! of each chunk (their refresh noise enters before the factor `η/n`), and, only if even fresh
+//! logits are not enough, the spread gradient terms of each chunk.
+//!
+//! # Precision and cost
+//!
+//! On the breast-cancer split (455 training rows of 30 standardised features, two chunks at
+//! `N = 2^14`, two parties, 12 iterations of `η = 0.2`, cubic on `[−16, 16]`, `tests/train.rs`):
+//! weights within `3·10^−4` of the plaintext reference with the same steps and polynomial, the
+//! same held-out accuracy (95.6 %; 96.5 % with the true sigmoid), about 0.45 s per iteration
+//! and 20 ms per refresh on a loaded 2-core machine. An iteration takes 2 + 2·chunks
+//! multiplications, `(2·log2 w)·chunks + log2(slots/w)` rotations and at most one refresh.
 
 mod local;
 mod pack;
