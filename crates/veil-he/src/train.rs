@@ -41,8 +41,9 @@
 //! `N = 2^14`, two parties, 12 iterations of `η = 0.2`, cubic on `[−16, 16]`, `tests/train.rs`):
 //! weights within `3·10^−4` of the plaintext reference with the same steps and polynomial, the
 //! same held-out accuracy (95.6 %; 96.5 % with the true sigmoid), about 0.45 s per iteration
-//! and 20 ms per refresh on a loaded 2-core machine. An iteration takes 2 + 2·chunks
-//! multiplications, `(2·log2 w)·chunks + log2(slots/w)` rotations and at most one refresh.
+//! and 20 ms per refresh on a loaded 2-core machine. An iteration takes `4·chunks` ciphertext
+//! products (`3·chunks + 1` relinearisations), `2·log2(w)·chunks + log2(slots/w)` rotations
+//! and at most one refresh.
 
 mod local;
 mod pack;
