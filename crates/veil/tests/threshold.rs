@@ -436,3 +436,146 @@ fn secure_aggregation_statistics_reach_both_parties() {
         }
     }
 }
+
+/// B's MLP (`data/models/breast_cancer_mlp.json`, see `data/models/README.md`), A's held-out
+/// rows of its split, and what the model computes on them in the clear.
+struct MlpCase {
+    model_path: PathBuf,
+    rows: Vec<Vec<f64>>,
+    want: veil_ml::Matrix,
+    classes: Vec<usize>,
+}
+
+fn mlp_case(count: usize) -> MlpCase {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model_path = root.join("data/models/breast_cancer_mlp.json");
+    let model = veil_ml::Model::load(&model_path).unwrap();
+    let (_, held) = veil_ml::data::breast_cancer_split(&root.join("data/tabular/breast_cancer.csv"), 400, 1).unwrap();
+    let x = held.x.slice_rows(0, count);
+    let rows = (0..count).map(|i| x.row(i).to_vec()).collect();
+    MlpCase { model_path, rows, want: model.forward(&x).unwrap(), classes: model.predict(&x).unwrap() }
+}
+
+/// Checks A's `{"outputs", "predictions"}` against the plaintext model.
+fn check_mlp_outputs(case: &MlpCase, json: &str) {
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let outputs = v["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), case.want.rows());
+    let mut err = 0f64;
+    for (r, row) in outputs.iter().enumerate() {
+        for (k, o) in row.as_array().unwrap().iter().enumerate() {
+            err = err.max((o.as_f64().unwrap() - case.want.get(r, k)).abs());
+        }
+    }
+    assert!(err < 1e-3, "encrypted outputs differ from the plaintext model's by {err}");
+    let got: Vec<usize> = v["predictions"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap() as usize).collect();
+    assert_eq!(got, case.classes, "a prediction differs from the plaintext model's");
+}
+
+/// Secure inference of an MLP on files at the secure preset: B encrypts its model, A its 100
+/// rows, the server evaluates, B partially decrypts, A merges and decodes per-row outputs.
+#[test]
+fn mlp_secure_inference_on_files_at_the_secure_preset() {
+    const SECURE: &str = "n16384_l6_sec128";
+    let case = mlp_case(100);
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("exchange");
+    let (key_a, key_b) = (dir.path().join("a-keys"), dir.path().join("b-keys"));
+    for d in [&job, &key_a, &key_b] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let session = dir.path().join("session.toml");
+    ok(&["threshold", "init", "--parties", "2", "--preset", SECURE, "--out", p(&session)]);
+    let base = |keys: &Path| -> Vec<String> {
+        ["--session", p(&session), "--dir", p(&job), "--key-dir", p(keys)].iter().map(|s| s.to_string()).collect()
+    };
+    let step = |name: &str, keys: &Path, extra: &[&str]| -> String {
+        let mut args: Vec<String> = vec!["threshold".into(), name.into()];
+        args.extend(base(keys));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        ok(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+    };
+    for (party, keys) in [("1", &key_a), ("2", &key_b)] {
+        step("keygen-share", keys, &["--party", party]);
+    }
+    step("aggregate-pk", &key_a, &[]);
+    for s in ["relin-round1", "relin-round2"] {
+        for (party, keys) in [("1", &key_a), ("2", &key_b)] {
+            step(s, keys, &["--party", party]);
+        }
+    }
+    for (party, keys) in [("1", &key_a), ("2", &key_b)] {
+        step("rotation-share", keys, &["--party", party, "--width", "32"]);
+    }
+    step("aggregate-eval-keys", &key_a, &["--width", "32"]);
+
+    let model_ct = job.join("model.enc");
+    step("encrypt", &key_b, &["--model", p(&case.model_path), "--out", p(&model_ct)]);
+    let a_csv = dir.path().join("rows.csv");
+    write_csv(&a_csv, &case.rows);
+    let a_ct = job.join("rows.ct");
+    step("encrypt", &key_a, &["--input", p(&a_csv), "--for-model", p(&model_ct), "--out", p(&a_ct)]);
+    let result = job.join("result.ct");
+    step("evaluate", &key_a, &["--a", p(&a_ct), "--model", p(&model_ct), "--count", "100", "--out", p(&result)]);
+    let b_share = job.join("b.share");
+    step("partial-decrypt", &key_b, &["--party", "2", "--ct", p(&result), "--out", p(&b_share)]);
+    let out = step("merge", &key_a, &["--party", "1", "--ct", p(&result), "--shares", p(&b_share), "--model", p(&model_ct), "--count", "100", "--json"]);
+    check_mlp_outputs(&case, &out);
+
+    // Rows with a bias column (31 values) are refused, not silently mis-scored.
+    let wide: Vec<Vec<f64>> = case.rows.iter().map(|r| r.iter().copied().chain([1.0]).collect()).collect();
+    write_csv(&a_csv, &wide);
+    let mut args: Vec<String> = vec!["threshold".into(), "encrypt".into()];
+    args.extend(base(&key_a));
+    args.extend(["--input", p(&a_csv), "--for-model", p(&model_ct), "--out", p(&a_ct)].iter().map(|s| s.to_string()));
+    let o = veil(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>(), Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("31 features, the model takes 30"), "{err}");
+    // A truncated encrypted model is refused by the evaluator with a clear error.
+    let bytes = std::fs::read(&model_ct).unwrap();
+    std::fs::write(&model_ct, &bytes[..bytes.len() - 100]).unwrap();
+    let mut args: Vec<String> = vec!["threshold".into(), "evaluate".into()];
+    args.extend(base(&key_a));
+    args.extend(["--a", p(&a_ct), "--model", p(&model_ct), "--count", "100", "--out", p(&result)].iter().map(|s| s.to_string()));
+    let o = veil(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>(), Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("encrypted model"), "{err}");
+}
+
+/// The same over mutually authenticated TLS: A, B and the server as separate processes, B
+/// serving the MLP (`model = "mlp"` in the job), at the secure preset.
+#[test]
+fn mlp_secure_inference_over_tls() {
+    const COUNT: usize = 64;
+    let case = mlp_case(COUNT);
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("pki");
+    std::fs::create_dir(&certs).unwrap();
+    veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
+    let ports = free_ports();
+    let job = dir.path().join("job.toml");
+    let text = format!(
+        "preset = \"n16384_l6_sec128\"\ncerts = \"{}\"\ntimeout_secs = 120\nwidth = 32\ncount = {COUNT}\nmodel = \"mlp\"\n\
+         [[parties]]\nname = \"party-a\"\naddr = \"127.0.0.1:{}\"\n[[parties]]\nname = \"party-b\"\naddr = \"127.0.0.1:{}\"\n\
+         [server]\nname = \"server\"\naddr = \"127.0.0.1:{}\"\n",
+        certs.display(),
+        ports[0],
+        ports[1],
+        ports[2]
+    );
+    std::fs::write(&job, text).unwrap();
+    let a_csv = dir.path().join("rows.csv");
+    write_csv(&a_csv, &case.rows);
+    let job = p(&job);
+    let server = spawn(&["threshold", "server", "--job", job]);
+    let b = spawn(&["threshold", "party", "--job", job, "--party", "2", "--input", p(&case.model_path)]);
+    let a = spawn(&["threshold", "party", "--job", job, "--party", "1", "--input", p(&a_csv)]);
+    let (ok_a, out, err_a) = finish(a, Duration::from_secs(300));
+    assert!(ok_a, "party A failed: {err_a}");
+    let (ok_b, out_b, err_b) = finish(b, Duration::from_secs(60));
+    assert!(ok_b, "party B failed: {err_b}");
+    assert!(out_b.trim().is_empty(), "B printed a result: {out_b}");
+    let (ok_s, _, err_s) = finish(server, Duration::from_secs(60));
+    assert!(ok_s, "server failed: {err_s}");
+    check_mlp_outputs(&case, &out);
+}

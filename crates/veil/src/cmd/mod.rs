@@ -6,6 +6,7 @@ pub mod demo;
 pub mod gc;
 pub mod mpc;
 pub mod party;
+pub mod secure_infer;
 pub mod stats;
 pub mod threshold;
 pub mod threshold_keys;

@@ -6,7 +6,11 @@
 //! sends it to B), A hands the evaluation keys to the server, both send their encrypted input
 //! (A's rows, B's logistic-regression weights replicated per row) to the server, the server
 //! returns the block-wise inner products, B sends its flooded partial decryption to A, and A
-//! alone merges and prints the scores (JSON array on standard output). Every wait is bounded by
+//! alone merges and prints the scores (JSON array on standard output). With `model = "mlp"` B
+//! serves a veil-ml MLP instead (`--input model.json`, see `veil_he::infer`): B encrypts it and
+//! sends it to the server and its public shape to A; A encrypts its first `count` rows (exactly
+//! the model's input features, no bias column); A prints one JSON object
+//! `{"outputs": [[…] per row], "predictions": […]}`. Every wait is bounded by
 //! the job's `timeout_secs`: a party that disconnects or stalls makes the others stop with an
 //! error naming it, and nothing is printed.
 //!
@@ -16,6 +20,7 @@
 //! timeout_secs = 30
 //! width = 32               # slots per row (a power of two)
 //! count = 100              # rows A wants scored
+//! model = "lr"             # or "mlp" (default "lr")
 //! [[parties]]
 //! name = "party-a"
 //! addr = "127.0.0.1:7001"
@@ -36,6 +41,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use veil_channel::{Channel, ChannelConfig};
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, RelinearizationKey};
+use veil_he::infer::ModelShape;
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::round::{GaloisRound, PublicKeyRound, RelinRound1, RelinRound2, Round};
 use veil_threshold::{
@@ -62,6 +68,20 @@ pub struct Job {
     pub count: usize,
     pub parties: Vec<Endpoint>,
     pub server: Endpoint,
+    /// What B serves: logistic-regression weights (default) or a veil-ml MLP.
+    #[serde(default)]
+    pub model: ModelKind,
+}
+
+/// The kind of model B serves.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// One CSV line of weights, bias last; A's rows end in a 1.0.
+    #[default]
+    Lr,
+    /// A veil-ml model file (JSON): dense layers and polynomial activations.
+    Mlp,
 }
 
 fn default_timeout() -> u64 {
@@ -171,7 +191,15 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
     let params = job.params()?;
     let me = PartyId(index as u32 + 1);
     let (peer_name, server_name) = (job.parties[1 - index].name.clone(), job.server.name.clone());
-    let rows = read_csv(input)?;
+    let mlp = job.model == ModelKind::Mlp;
+    if mlp && sigmoid {
+        bail!("--sigmoid is for logistic regression; an MLP's own final activation is applied");
+    }
+    let (rows, model) = if mlp && index == 1 {
+        (Vec::new(), Some(super::secure_infer::load_model(input)?))
+    } else {
+        (read_csv(input)?, None)
+    };
     let mut channels = job.connect(index, &params)?;
     let mut peer = take(&mut channels, 1 - index, &peer_name)?;
     let mut srv = take(&mut channels, 2, &server_name)?;
@@ -211,14 +239,33 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
         gks.insert(gkg.aggregate(key, &[mine, theirs])?);
     }
     eprintln!("[party {}] collective keys ready ({})", me.0, key.short_hex());
+    let mut shape = None;
+    if let Some(model) = &model {
+        let em = super::secure_infer::encrypt_model(&params, &pk, model, Some(job.width))?;
+        send(&mut peer, &em.shape().to_bytes(&params), &peer_name, "model shape")?;
+        send(&mut srv, &em.to_bytes(&params), &server_name, "encrypted model")?;
+    } else if mlp {
+        let bytes = recv(&mut peer, &peer_name, "model shape")?;
+        shape = Some(ModelShape::from_bytes(&params, &bytes).with_context(|| format!("model shape from {peer_name}"))?);
+    }
     if first {
         send(&mut srv, &rlk.to_bytes(&params), &server_name, "relinearisation key")?;
         send(&mut srv, &gks.to_bytes(&params), &server_name, "rotation keys")?;
+        let ct = match &shape {
+            Some(shape) => super::secure_infer::encrypt_rows(&params, &pk, shape, &rows, Some(job.count))?,
+            None => {
+                let values = pack(&params, &rows, job.width, false)?;
+                let pt = Encoder::new(&params).encode(&values, params.max_level(), params.default_scale())?;
+                Encryptor::with_public_key(&params, &pk).encrypt(&pt, &mut rng)?
+            }
+        };
+        send(&mut srv, &ct.to_bytes(&params), &server_name, "encrypted input")?;
+    } else if !mlp {
+        let values = pack(&params, &rows, job.width, true)?;
+        let pt = Encoder::new(&params).encode(&values, params.max_level(), params.default_scale())?;
+        let ct = Encryptor::with_public_key(&params, &pk).encrypt(&pt, &mut rng)?;
+        send(&mut srv, &ct.to_bytes(&params), &server_name, "encrypted input")?;
     }
-    let values = pack(&params, &rows, job.width, !first)?;
-    let pt = Encoder::new(&params).encode(&values, params.max_level(), params.default_scale())?;
-    let ct = Encryptor::with_public_key(&params, &pk).encrypt(&pt, &mut rng)?;
-    send(&mut srv, &ct.to_bytes(&params), &server_name, "encrypted input")?;
     let result = Ciphertext::from_bytes(&params, &recv(&mut srv, &server_name, "encrypted result")?)?;
     if !first {
         let share = sk.decryption_key(&session)?.partial_decrypt(&session, &result, &Smudging::default_for(&params), &mut rng)?;
@@ -230,6 +277,10 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
     let own = sk.decryption_key(&session)?.receiver_share(&session, &result)?;
     let plain = merge(&session, key, &result, &[theirs], Some(&own))?;
     let slots = Encoder::new(&params).decode(&plain)?;
+    if let Some(shape) = &shape {
+        println!("{}", super::secure_infer::outputs_json(shape, &slots, job.count)?);
+        return Ok(());
+    }
     let scores: Vec<f64> = (0..job.count)
         .filter_map(|r| slots.get(r * job.width).copied())
         .map(|v| if sigmoid { 1.0 / (1.0 + (-v).exp()) } else { v })
@@ -251,13 +302,19 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let rlk = RelinearizationKey::from_bytes(&params, &recv(&mut a, &a_name, "relinearisation key")?)?;
     let gks = GaloisKeys::from_bytes(&params, &recv(&mut a, &a_name, "rotation keys")?)?;
     let ct_a = Ciphertext::from_bytes(&params, &recv(&mut a, &a_name, "encrypted input")?)?;
-    let ct_b = Ciphertext::from_bytes(&params, &recv(&mut b, &b_name, "encrypted input")?)?;
-    let eval = Evaluator::new(&params);
-    let mut acc = eval.mul_relin_rescale(&ct_a, &ct_b, &rlk)?;
-    for step in rotation_steps(job.width) {
-        let r = eval.rotate(&acc, step, &gks)?;
-        acc = eval.add(&acc, &r)?;
-    }
+    let acc = if job.model == ModelKind::Mlp {
+        let model = recv(&mut b, &b_name, "encrypted model")?;
+        super::secure_infer::evaluate(&params, &model, &ct_a, job.count, &rlk, &gks)?
+    } else {
+        let ct_b = Ciphertext::from_bytes(&params, &recv(&mut b, &b_name, "encrypted input")?)?;
+        let eval = Evaluator::new(&params);
+        let mut acc = eval.mul_relin_rescale(&ct_a, &ct_b, &rlk)?;
+        for step in rotation_steps(job.width) {
+            let r = eval.rotate(&acc, step, &gks)?;
+            acc = eval.add(&acc, &r)?;
+        }
+        super::secure_infer::keep_block_sums(&params, &acc, job.width)?
+    };
     let bytes = acc.to_bytes(&params);
     send(&mut a, &bytes, &a_name, "encrypted result")?;
     send(&mut b, &bytes, &b_name, "encrypted result")?;

@@ -66,6 +66,11 @@ Secure inference on files, parties 1 (A, data) and 2 (B, model), S = --session j
   veil threshold evaluate --session S --dir job --a job/a.ct --b job/b.ct --width 32 --out job/r.ct
   veil threshold partial-decrypt --session S --dir job --party 2 --ct job/r.ct --out job/b.share
   veil threshold merge --session S --dir job --party 1 --ct job/r.ct --shares job/b.share --width 32
+An MLP instead (B: a veil-ml model file; same keys; A's rows hold only the model's features):
+  veil threshold encrypt  --session S --dir job --model model.json --out job/m.enc          (B)
+  veil threshold encrypt  --session S --dir job --input rows.csv --for-model job/m.enc --out job/a.ct
+  veil threshold evaluate --session S --dir job --a job/a.ct --model job/m.enc --count 100 --out job/r.ct
+  veil threshold merge ... --ct job/r.ct --shares job/b.share --model job/m.enc --count 100 --json
 Over the network: `veil threshold server --job job.toml` and `veil threshold party --job job.toml
 --party 1|2 --input FILE` (job: preset, certs, timeout_secs, width, count, [[parties]], [server]).
 t-out-of-N (init --parties 3 --threshold 2, keys as above), then any 2 parties decrypt:
@@ -217,33 +222,54 @@ pub enum Step {
     },
     /// Encryptor: encrypt a CSV under the collective public key; line r fills slots
     /// [r·width, r·width + width) (with --replicate: the first line fills every block).
+    ///
+    /// Model owner of an MLP: `--model model.json` encrypts a veil-ml model (dense layers,
+    /// polynomial activations of degree ≤ 2, optional final sigmoid/softmax) for `evaluate
+    /// --model`. Its data owner: `--for-model model.enc` packs rows of exactly the model's input
+    /// features (no bias column: the evaluator adds it) and checks them against the model.
     Encrypt {
         #[command(flatten)]
         common: Common,
         /// CSV file of numbers.
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long)]
-        width: usize,
+        #[arg(long, required_unless_present = "model")]
+        input: Option<PathBuf>,
+        /// Slots per row (a power of two; with --model: default the smallest that fits).
+        #[arg(long, required_unless_present_any = ["model", "for_model"])]
+        width: Option<usize>,
         #[arg(long)]
         replicate: bool,
         /// Start at block B (so that several owners' rows occupy disjoint blocks).
         #[arg(long, default_value_t = 0)]
         offset_blocks: usize,
+        /// A veil-ml model file (JSON) to encrypt (model owner).
+        #[arg(long, conflicts_with_all = ["input", "replicate", "for_model"])]
+        model: Option<PathBuf>,
+        /// The encrypted model the rows are for (only its public header is read).
+        #[arg(long, conflicts_with_all = ["replicate", "offset_blocks", "width"])]
+        for_model: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
     /// Evaluator (server, no secret): block-wise inner products of two ciphertexts: slot
     /// r·width of the result holds Σ_k a[r·width + k]·b[r·width + k].
+    /// With --model: the model owner's encrypted MLP on the first --count rows of --a (decode
+    /// with `merge --model`).
     Evaluate {
         #[command(flatten)]
         common: Common,
         #[arg(long)]
         a: PathBuf,
-        #[arg(long)]
-        b: PathBuf,
-        #[arg(long)]
-        width: usize,
+        /// The other ciphertext (e.g. replicated logistic-regression weights).
+        #[arg(long, required_unless_present = "model")]
+        b: Option<PathBuf>,
+        #[arg(long, required_unless_present = "model")]
+        width: Option<usize>,
+        /// The encrypted model (`encrypt --model`).
+        #[arg(long, conflicts_with_all = ["b", "width"], requires = "count")]
+        model: Option<PathBuf>,
+        /// Rows of --a to evaluate (with --model; only these rows' outputs are left in the result).
+        #[arg(long, requires = "model")]
+        count: Option<usize>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -311,8 +337,9 @@ pub enum Step {
         /// weights, bias last).
         #[arg(long)]
         party: u32,
-        /// A: CSV of rows (each at most `width` values, bias column of 1.0 last); B: one CSV
-        /// line of weights, bias last.
+        /// A: CSV of rows (each at most `width` values, bias column of 1.0 last; with
+        /// `model = "mlp"` in the job: exactly the model's features); B: one CSV line of weights,
+        /// bias last, or with `model = "mlp"` a veil-ml model file (JSON).
         #[arg(long)]
         input: PathBuf,
         /// Print probabilities instead of scores.
@@ -362,7 +389,9 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
         Step::RelinRound2 { common, party } => relin_round2(&common, party),
         Step::RotationShare { common, party, width, stats_features } => rotation_share(&common, party, width, stats_features),
         Step::AggregateEvalKeys { common, width, stats_features } => aggregate_eval_keys(&common, width, stats_features),
-        Step::Encrypt { common, input, width, replicate, offset_blocks, out } => encrypt(&common, &input, width, replicate, offset_blocks, &out),
+        Step::Encrypt { common, input, width, replicate, offset_blocks, model, for_model, out } => {
+            encrypt_step(&common, input.as_deref(), width, replicate, offset_blocks, model.as_deref(), for_model.as_deref(), &out)
+        }
         Step::AggregateStats { common, inputs, width, features, out } => super::stats::aggregate(&load_session(&common.session)?, &common.dir, &inputs, width, features, &out),
         Step::StatsDecrypt { common, party, stats, features, out } => {
             let s = load_session(&common.session)?;
@@ -374,7 +403,11 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
             let (sk, pk) = load_bound_secret(&common, &s, party)?;
             super::stats::merge(&s, &sk, &pk, &stats, &shares, features)
         }
-        Step::Evaluate { common, a, b, width, out } => evaluate(&common, &a, &b, width, &out),
+        Step::Evaluate { common, a, b, width, model, count, out } => match (b, width, model, count) {
+            (Some(b), Some(width), None, None) => evaluate(&common, &a, &b, width, &out),
+            (None, None, Some(model), Some(count)) => evaluate_model(&common, &a, &model, count, &out),
+            _ => bail!("give either --b and --width, or --model and --count"),
+        },
         Step::PartialDecrypt { common, party, ct, smudging_bits, coalition: Some(c), out } => super::threshold_keys::partial_decrypt(&common, party, &c, &ct, smudging_bits, &out),
         Step::PartialDecrypt { common, party, ct, smudging_bits, coalition: None, out } => partial_decrypt(&common, party, &ct, smudging_bits, &out),
         Step::ReshareDeal(a) => super::threshold_keys::reshare_deal(&a),
@@ -630,6 +663,36 @@ pub(super) fn load_ct(params: &Arc<Parameters>, path: &Path) -> anyhow::Result<C
     Ciphertext::from_bytes(params, &read(path)?).with_context(|| format!("reading ciphertext {}", path.display()))
 }
 
+#[allow(clippy::too_many_arguments)]
+fn encrypt_step(c: &Common, input: Option<&Path>, width: Option<usize>, replicate: bool, offset: usize, model: Option<&Path>, for_model: Option<&Path>, out: &Path) -> anyhow::Result<()> {
+    match (input, width, model, for_model) {
+        (None, width, Some(model), None) => {
+            let s = load_session(&c.session)?;
+            let model = super::secure_infer::load_model(model)?;
+            let em = super::secure_infer::encrypt_model(s.params(), &load_pk(c, &s)?, &model, width)?;
+            write_public(out, &em.to_bytes(s.params()))
+        }
+        (Some(input), None, None, Some(for_model)) => {
+            let s = load_session(&c.session)?;
+            let shape = super::secure_infer::read_shape(s.params(), for_model)?;
+            let ct = super::secure_infer::encrypt_rows(s.params(), &load_pk(c, &s)?, &shape, &read_csv(input)?, None)?;
+            write_public(out, &ct.to_bytes(s.params()))
+        }
+        (Some(input), Some(width), None, None) => encrypt(c, input, width, replicate, offset, out),
+        _ => bail!("give --input with --width or --for-model, or --model"),
+    }
+}
+
+/// The encrypted MLP `model` on the first `count` rows of `a`.
+fn evaluate_model(c: &Common, a: &Path, model: &Path, count: usize, out: &Path) -> anyhow::Result<()> {
+    let s = load_session(&c.session)?;
+    let params = s.params();
+    let rlk = RelinearizationKey::from_bytes(params, &read(&c.dir.join("collective.rlk"))?)?;
+    let gks = GaloisKeys::from_bytes(params, &read(&c.dir.join("collective.gks"))?)?;
+    let result = super::secure_infer::evaluate(params, &read(model)?, &load_ct(params, a)?, count, &rlk, &gks)?;
+    write_public(out, &result.to_bytes(params))
+}
+
 fn evaluate(c: &Common, a: &Path, b: &Path, width: usize, out: &Path) -> anyhow::Result<()> {
     let s = load_session(&c.session)?;
     let params = s.params();
@@ -641,6 +704,7 @@ fn evaluate(c: &Common, a: &Path, b: &Path, width: usize, out: &Path) -> anyhow:
         let r = eval.rotate(&acc, step, &gks)?;
         acc = eval.add(&acc, &r)?;
     }
+    let acc = super::secure_infer::keep_block_sums(params, &acc, width)?;
     write_public(out, &acc.to_bytes(params))
 }
 
@@ -673,7 +737,7 @@ fn ttp_keygen(c: &Common, width: usize) -> anyhow::Result<()> {
 }
 
 /// How a decrypted result is printed (`ttp-decrypt`, `merge`).
-#[derive(Debug, Clone, Copy, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
     /// Print slot r·width for r < count (default width 1: the first `count` slots).
     #[arg(long, default_value_t = 1)]
@@ -687,10 +751,19 @@ pub struct OutputArgs {
     /// One JSON array on standard output instead of one value per line.
     #[arg(long)]
     json: bool,
+    /// The result is an encrypted MLP's (`evaluate --model`): this is the encrypted model file
+    /// (only its public header is read). Prints, for the first `count` rows, the predicted
+    /// class and the outputs after the model's final sigmoid/softmax (applied in the clear);
+    /// with --json one object {"outputs": [[…], …], "predictions": […]}.
+    #[arg(long, conflicts_with_all = ["width", "sigmoid"])]
+    model: Option<PathBuf>,
 }
 
 pub(super) fn print_values(slots: &[f64], output: &OutputArgs) -> anyhow::Result<()> {
-    let OutputArgs { width, count, sigmoid, json } = *output;
+    let (width, count, sigmoid, json) = (output.width, output.count, output.sigmoid, output.json);
+    if output.model.is_some() {
+        bail!("--model is read by `ttp-decrypt` and `merge` only");
+    }
     let width = width.max(1);
     let values: Vec<f64> = (0..count)
         .filter_map(|r| slots.get(r * width).copied())
@@ -712,7 +785,15 @@ fn ttp_decrypt(c: &Common, ct: &Path, output: &OutputArgs) -> anyhow::Result<()>
     let sk = veil_ckks::SecretKey::from_bytes(params, &read(&key_dir(c).join("ttp.secret"))?)?;
     let ct = load_ct(params, ct)?;
     let pt = veil_ckks::Decryptor::new(&sk).decrypt(&ct)?;
-    print_values(&Encoder::new(params).decode(&pt)?, output)
+    print_result(params, &Encoder::new(params).decode(&pt)?, output)
+}
+
+/// [`print_values`], or per-row outputs of an encrypted MLP with `--model`.
+fn print_result(params: &Parameters, slots: &[f64], output: &OutputArgs) -> anyhow::Result<()> {
+    match &output.model {
+        Some(model) => super::secure_infer::print_outputs(&super::secure_infer::read_shape(params, model)?, slots, output.count, output.json),
+        None => print_values(slots, output),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -726,5 +807,5 @@ fn merge_cmd(c: &Common, party: u32, ct: &Path, shares: &[PathBuf], output: &Out
         .collect::<anyhow::Result<Vec<_>>>()?;
     let own = sk.decryption_key(&s)?.receiver_share(&s, &ct)?;
     let pt = merge(&s, public_key_digest(s.params(), &pk), &ct, &released, Some(&own))?;
-    print_values(&Encoder::new(s.params()).decode(&pt)?, output)
+    print_result(s.params(), &Encoder::new(s.params()).decode(&pt)?, output)
 }
