@@ -8,6 +8,7 @@ pub(crate) mod ckks;
 mod gc;
 mod mpc;
 mod threshold;
+mod threshold_mlp;
 mod transport;
 
 use std::time::{Duration, Instant};

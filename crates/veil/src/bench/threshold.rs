@@ -13,7 +13,7 @@
 //! the flooded shares of every party (default smudging, σ = 2^20); the extra case
 //! `max_abs_err_after_mul_receiver_merges` has the receiver merge its own share unflooded, and
 //! `ciphertext_error_log2` is `log2 ‖e_ct‖_∞` of the product before flooding (the `B` of the
-//! smudging derivation).
+//! smudging derivation). The MLP secure-inference cases are in `threshold_mlp.rs`.
 
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, Prng, PublicKey, RelinearizationKey};
 use veil_math::sampler::Seed;
@@ -37,7 +37,7 @@ pub fn run(report: &mut Report) -> anyhow::Result<()> {
         for &n in parties {
             run_parties(report, &params, n)?;
         }
-        Ok(())
+        super::threshold_mlp::run(report, &params)
     })
 }
 
