@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
-//! `veil demo` end to end: the binary encrypts a slice of the Tennessee Eastman data, the
-//! server side computes means, variances and a linear score, and the decrypted figures must
-//! match the plaintext computation.
+//! `veil demo` end to end: the secure-monitoring flow (operator, inspectorate and server over
+//! loopback TLS, threshold CKKS) must give the inspectorate the scores and alarms of the
+//! plaintext monitor; the single-key statistics mode must match the plaintext statistics.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,27 +14,90 @@ fn run_veil(args: &[&str]) -> (bool, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn veil");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
+    // Drain the pipes while waiting, so a large report cannot block the child.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).map(|_| s)
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).map(|_| s)
+    });
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
         match child.try_wait().expect("wait") {
-            Some(_) => break,
+            Some(status) => break status,
             None if Instant::now() > deadline => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("veil {args:?} did not finish in time");
             }
             None => std::thread::sleep(Duration::from_millis(50)),
         }
+    };
+    (status.success(), out.join().unwrap().unwrap(), err.join().unwrap().unwrap())
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let (ok, stdout, stderr) = run_veil(args);
+    assert!(ok, "veil {args:?} failed: {stderr}");
+    serde_json::from_str(stdout.trim()).expect("one JSON object")
+}
+
+/// The inspectorate's decrypted scores equal the plaintext monitor's within the threshold
+/// decryption error, and every alarm is the same.
+fn check_monitor(v: &serde_json::Value, rows: usize, tolerance: f64) {
+    assert_eq!(v["mode"], "monitor");
+    let samples = v["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), rows);
+    let (limit_t2, limit_spe) = (v["limit_t2"].as_f64().unwrap(), v["limit_spe"].as_f64().unwrap());
+    assert!(limit_t2 > 0.0 && limit_spe > 0.0);
+    for s in samples {
+        let (t2, t2p) = (s["t2"].as_f64().unwrap(), s["t2_plaintext"].as_f64().unwrap());
+        let (spe, spep) = (s["spe"].as_f64().unwrap(), s["spe_plaintext"].as_f64().unwrap());
+        assert!((t2 - t2p).abs() <= tolerance * t2p.abs().max(1.0), "T² {s}");
+        assert!((spe - spep).abs() <= tolerance * spep.abs().max(1.0), "SPE {s}");
+        assert_eq!(s["alarm_t2"].as_bool().unwrap(), t2p > limit_t2, "{s}");
+        assert_eq!(s["alarm_spe"].as_bool().unwrap(), spep > limit_spe, "{s}");
     }
-    let out = child.wait_with_output().expect("output");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    assert_eq!(v["alarms_identical"], true);
+    assert!(v["alarm_mismatches"].as_array().unwrap().is_empty());
+    // Every role took part over its own TLS links: six directions carried bytes.
+    let links = v["links"].as_array().unwrap();
+    assert_eq!(links.iter().filter(|l| l["bytes"].as_u64().unwrap() > 0).count(), 6, "{links:?}");
 }
 
 #[test]
-fn demo_matches_plaintext_statistics() {
-    // Run from the crate directory: the data path falls back to the repository's data/.
-    let (ok, stdout, stderr) = run_veil(&["demo", "--rows", "32", "--json"]);
-    assert!(ok, "demo failed: {stderr}");
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+fn secure_monitor_matches_plaintext_monitor_on_a_fault() {
+    // Insecure small ring (fast in CI): 176 samples = 160 normal + 16 after the onset of IDV(1).
+    let v = json(&["demo", "--preset", "insecure_n2048_l4_dnum3", "--rows", "176", "--fault", "1", "--json"]);
+    check_monitor(&v, 176, 1e-3);
+    assert_eq!(v["normal"]["samples"], 160);
+    assert_eq!(v["faulty"]["samples"], 16);
+    assert_eq!((v["faulty"]["first_sample"].as_u64(), v["faulty"]["last_sample"].as_u64()), (Some(161), Some(176)));
+    // The fault is caught; normal operation is flagged far less often (the test run's normal
+    // stretch gives 17 of 160 false alarms, mostly SPE, as the plaintext monitor does).
+    assert!(v["faulty"]["alarm_rate"].as_f64().unwrap() >= 0.5, "{}", v["faulty"]);
+    assert!(v["normal"]["alarm_rate"].as_f64().unwrap() <= 0.2, "{}", v["normal"]);
+    assert_eq!(v["secure"], false);
+}
+
+#[test]
+fn secure_monitor_default_preset() {
+    // The README's default path (n16384_l6_sec128), on two ciphertexts: 160 normal samples and
+    // 32 after the onset of IDV(4), which SPE detects and T² mostly misses.
+    let v = json(&["demo", "--rows", "192", "--fault", "4", "--json"]);
+    assert_eq!(v["preset"], "n16384_l6_sec128");
+    assert_eq!(v["secure"], true);
+    check_monitor(&v, 192, 1e-4);
+    assert!(v["faulty"]["spe_alarms"].as_u64().unwrap() >= 24, "{}", v["faulty"]);
+}
+
+#[test]
+fn stats_mode_matches_plaintext_statistics() {
+    let v = json(&["demo", "--mode", "stats", "--rows", "32", "--json"]);
     let sensors = v["sensors"].as_array().expect("sensors");
     assert_eq!(sensors.len(), 52);
     for s in sensors {
@@ -49,10 +112,17 @@ fn demo_matches_plaintext_statistics() {
 
 #[test]
 fn demo_refuses_bad_options() {
-    let (ok, _, stderr) = run_veil(&["demo", "--rows", "48"]);
-    assert!(!ok && stderr.contains("power of two"), "{stderr}");
-    let (ok, _, stderr) = run_veil(&["demo", "--preset", "toy"]);
-    assert!(!ok && stderr.contains("unknown preset"), "{stderr}");
-    let (ok, _, stderr) = run_veil(&["demo", "--data", "/nonexistent/tep.csv.gz"]);
-    assert!(!ok && stderr.contains("/nonexistent/tep.csv.gz"), "{stderr}");
+    for (args, needle) in [
+        (&["demo", "--rows", "0"][..], "--rows"),
+        (&["demo", "--rows", "481"][..], "--rows"),
+        (&["demo", "--fault", "22"][..], "--fault"),
+        (&["demo", "--components", "0"][..], "--components"),
+        (&["demo", "--preset", "toy"][..], "unknown preset"),
+        (&["demo", "--preset", "n8192_l2_sec128"][..], "levels"),
+        (&["demo", "--data", "/nonexistent/tep"][..], "/nonexistent/tep"),
+        (&["demo", "--mode", "stats", "--rows", "48"][..], "power of two"),
+    ] {
+        let (ok, _, stderr) = run_veil(args);
+        assert!(!ok && stderr.contains(needle), "veil {args:?}: {stderr}");
+    }
 }

@@ -1,462 +1,417 @@
-//! `veil demo`: encrypted analytics on real process data (Tennessee Eastman, normal operation).
+//! `veil demo`: secure process monitoring on the safeguards scenario (threshold CKKS).
 //!
-//! Client side: read the first `--rows` samples of the fault-free run (52 sensors: xmeas_1..41,
-//! xmv_1..11), scale each sensor by a public power of two so its values lie in [-1, 1], pack
-//! the columns into CKKS slots (one block of `rows` slots per sensor) and encrypt them under a
-//! freshly generated key. Server side, with only the public evaluation keys: per-sensor means,
-//! per-sensor variances `mean((x - mean)^2)`, and a linear score per sample, the projection of
-//! the standardised sensors on a fixed weight vector (the model). Client side again: decrypt
-//! and compare with the same statistics computed in plaintext.
+//! An inspectorate wants to know whether a plant runs as declared; the operator will not show
+//! its process readings, the inspectorate will not show its detection model. The monitor is
+//! a PCA model of declared normal operation (Tennessee Eastman training run 0, 500 samples,
+//! 52 sensors): standardisation, `k` principal components, Hotelling's T² and the squared
+//! prediction error SPE, with control limits at the 99th percentile of each statistic over
+//! the reference samples ([`monitor`]).
 //!
-//! The model is the first principal direction of the standardised readings, computed in
-//! plaintext from the same slice (in practice it would come from a reference period); sensors
-//! with zero variance get weight zero. The per-sensor powers of two are revealed to the server.
+//! Three roles run in three threads connected by mutually authenticated TLS over loopback
+//! ([`roles`]): operator and inspectorate generate a collective key
+//! (neither can decrypt alone), the operator encrypts a window of readings of a test run (the
+//! fault starts at sample 161), the inspectorate encrypts its monitor, the server computes T²
+//! and SPE per sample with evaluation keys only ([`circuit`]), the
+//! operator sends its smudged partial decryption to the inspectorate, which merges and alone
+//! learns the scores and the alarms. The demo then checks them against the plaintext monitor.
+//!
+//! `--mode stats` keeps the single-key statistics demo ([`stats`]).
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+mod circuit;
+mod monitor;
+mod roles;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use veil_ckks::{
-    Ciphertext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, ParametersLiteral, Prng,
-    PublicKey, RelinearizationKey, Scale, SecretKey,
-};
+use veil_ckks::{Parameters, ParametersLiteral};
 
-const DEFAULT_DATA: &str = "data/tep/tep_train.csv.gz";
+use circuit::{encode_model, model_vectors, Layout};
+use monitor::{data_dir, pick_file, read_run, Monitor, Sample, LIMIT_QUANTILE, TEST_FILES, TRAIN_FILE};
+use roles::{ Job, LinkRecord, StepRecord, PROGRESS_STEPS};
 
-/// Public gain `A` applied to deviations before squaring (see [`Server::mean_and_variance`]).
-const VARIANCE_GAIN: f64 = 256.0;
+/// What the demo shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Threshold CKKS: the operator's readings, the inspectorate's PCA monitor, a server; only
+    /// the inspectorate learns T², SPE and the alarms.
+    Monitor,
+    /// Single-key CKKS: per-sensor means, variances and a principal-component score of
+    /// fault-free readings, computed by a server on ciphertexts.
+    Stats,
+}
 
 /// Options of `veil demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Number of samples (rows) of the fault-free run to analyse: a power of two, at most 256.
-    #[arg(long, default_value_t = 256)]
-    pub rows: usize,
-    /// CKKS parameter preset (n8192_l2_sec128, n16384_l6_sec128, ...; insecure_* for tests).
-    #[arg(long, default_value = "n8192_l2_sec128")]
-    pub preset: String,
-    /// The Tennessee Eastman CSV (gzip); default: data/tep/tep_train.csv.gz of the repository.
+    /// What to show.
+    #[arg(long, value_enum, default_value_t = Mode::Monitor)]
+    pub mode: Mode,
+    /// Monitor: number of samples of the monitored run, from sample 1 (one every 3 minutes;
+    /// the fault starts at sample 161), at most 480 [default: 320]. Stats: fault-free samples,
+    /// a power of two up to 256 [default: 256].
+    #[arg(long)]
+    pub rows: Option<usize>,
+    /// Monitor: the Tennessee Eastman test run to monitor, 0 (normal operation) or a
+    /// disturbance IDV(1)..IDV(21).
+    #[arg(long, default_value_t = 1)]
+    pub fault: u32,
+    /// Monitor: principal components retained by the monitor.
+    #[arg(long, default_value_t = 9)]
+    pub components: usize,
+    /// CKKS parameter preset [default: n16384_l6_sec128 (monitor), n8192_l2_sec128 (stats)];
+    /// insecure_* presets are for tests only.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Directory with tep_train.csv.gz and tep_test_first480.csv.gz (or tep_test.csv.gz)
+    /// [default: the repository's data/tep].
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Print one JSON object on standard output instead of the table.
+    /// Monitor: bound on every wait for another role, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+    /// Print one JSON object on standard output instead of the story.
     #[arg(long)]
     pub json: bool,
 }
 
-/// One sensor's statistics, plaintext and decrypted.
-#[derive(Debug, Serialize)]
-struct SensorRow {
-    sensor: String,
-    mean: f64,
-    mean_decrypted: f64,
-    mean_abs_err: f64,
-    variance: f64,
-    variance_decrypted: f64,
-    variance_abs_err: f64,
-}
+/// Fault descriptions (Downs & Vogel 1993), index = IDV number.
+const FAULTS: [&str; 22] = [
+    "normal operation",
+    "A/C feed ratio step",
+    "B composition step",
+    "D feed temperature step",
+    "reactor cooling-water inlet temperature step",
+    "condenser cooling-water inlet temperature step",
+    "A feed loss",
+    "C header pressure loss",
+    "A, B, C feed composition random variation",
+    "D feed temperature random variation",
+    "C feed temperature random variation",
+    "reactor cooling-water inlet temperature random variation",
+    "condenser cooling-water inlet temperature random variation",
+    "reaction kinetics slow drift",
+    "reactor cooling-water valve sticking",
+    "condenser cooling-water valve sticking",
+    "unknown disturbance 16",
+    "unknown disturbance 17",
+    "unknown disturbance 18",
+    "unknown disturbance 19",
+    "unknown disturbance 20",
+    "stream 4 valve fixed at steady-state position",
+];
 
-#[derive(Debug, Serialize)]
-struct ScoreSummary {
-    weights_of: &'static str,
-    first: Vec<(f64, f64)>,
-    max_abs_err: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct DemoReport {
-    preset: String,
-    ring_degree: usize,
-    rows: usize,
-    sensors: Vec<SensorRow>,
-    score: ScoreSummary,
-    max_abs_err_mean: f64,
-    max_rel_err_variance: f64,
-    timings_ms: Timings,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct Timings {
-    keygen: f64,
-    encrypt: f64,
-    evaluate: f64,
-    decrypt: f64,
-}
-
-/// The fault-free samples: sensor names and `rows` rows of 52 readings.
-struct Table {
-    names: Vec<String>,
-    rows: Vec<Vec<f64>>,
-}
-
-fn data_path(arg: &Option<PathBuf>) -> PathBuf {
-    if let Some(p) = arg {
-        return p.clone();
-    }
-    let local = Path::new(DEFAULT_DATA);
-    if local.exists() {
-        return local.to_path_buf();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(DEFAULT_DATA)
-}
-
-fn read_tep(path: &Path, rows: usize) -> anyhow::Result<Table> {
-    use std::io::{BufRead, BufReader};
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut lines = BufReader::new(flate2::read::GzDecoder::new(file)).lines();
-    let header = lines.next().context("empty data file")??;
-    let cols: Vec<&str> = header.split(',').collect();
-    let fault = cols.iter().position(|c| *c == "fault").context("no `fault` column")?;
-    let sensors: Vec<usize> =
-        (0..cols.len()).filter(|&i| cols[i].starts_with("xmeas_") || cols[i].starts_with("xmv_")).collect();
-    ensure!(sensors.len() == 52, "expected 52 sensor columns, found {}", sensors.len());
-    let names = sensors.iter().map(|&i| cols[i].to_string()).collect();
-    let mut out = Vec::with_capacity(rows);
-    for (n, line) in lines.enumerate() {
-        let line = line.with_context(|| format!("reading line {}", n + 2))?;
-        let fields: Vec<&str> = line.split(',').collect();
-        ensure!(fields.len() == cols.len(), "line {} has {} fields, expected {}", n + 2, fields.len(), cols.len());
-        let f: f64 = fields[fault].trim().parse().with_context(|| format!("line {}: fault", n + 2))?;
-        if f != 0.0 {
-            continue;
-        }
-        let row = sensors
-            .iter()
-            .map(|&i| fields[i].trim().parse::<f64>().with_context(|| format!("line {}: {}", n + 2, cols[i])))
-            .collect::<anyhow::Result<Vec<f64>>>()?;
-        ensure!(row.iter().all(|v| v.is_finite()), "line {}: non-finite reading", n + 2);
-        out.push(row);
-        if out.len() == rows {
-            break;
-        }
-    }
-    ensure!(out.len() == rows, "only {} fault-free samples in {}, {} requested", out.len(), path.display(), rows);
-    Ok(Table { names, rows: out })
-}
-
-/// Plaintext means and (population) variances per sensor.
-fn plain_stats(t: &Table) -> (Vec<f64>, Vec<f64>) {
-    let m = t.rows.len() as f64;
-    let k = t.names.len();
-    let means: Vec<f64> = (0..k).map(|c| t.rows.iter().map(|r| r[c]).sum::<f64>() / m).collect();
-    let vars = (0..k).map(|c| t.rows.iter().map(|r| (r[c] - means[c]).powi(2)).sum::<f64>() / m).collect();
-    (means, vars)
-}
-
-/// First principal direction of the standardised readings (power iteration on the correlation
-/// matrix); zero weight for constant sensors; sign: largest component positive.
-fn first_principal_direction(t: &Table, means: &[f64], vars: &[f64]) -> Vec<f64> {
-    let k = means.len();
-    let sd: Vec<f64> = vars.iter().map(|v| v.sqrt()).collect();
-    let z: Vec<Vec<f64>> = t
-        .rows
-        .iter()
-        .map(|r| (0..k).map(|c| if sd[c] > 1e-12 { (r[c] - means[c]) / sd[c] } else { 0.0 }).collect())
-        .collect();
-    let mut cov = vec![vec![0.0; k]; k];
-    for r in &z {
-        for i in 0..k {
-            for j in 0..k {
-                cov[i][j] += r[i] * r[j] / t.rows.len() as f64;
-            }
-        }
-    }
-    let mut w: Vec<f64> = (0..k).map(|i| if sd[i] > 1e-12 { 1.0 } else { 0.0 }).collect();
-    for _ in 0..500 {
-        let nw: Vec<f64> = (0..k).map(|i| (0..k).map(|j| cov[i][j] * w[j]).sum()).collect();
-        let norm = nw.iter().map(|v| v * v).sum::<f64>().sqrt();
-        if norm == 0.0 {
-            break;
-        }
-        w = nw.iter().map(|v| v / norm).collect();
-    }
-    let big = w.iter().copied().fold(0.0, |a: f64, b| if b.abs() > a.abs() { b } else { a });
-    if big < 0.0 {
-        w.iter_mut().for_each(|v| *v = -*v);
-    }
-    w
-}
+const MAX_ROWS: usize = 480;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let rows = args.rows;
-    if !rows.is_power_of_two() || !(2..=256).contains(&rows) {
-        bail!("--rows must be a power of two between 2 and 256 (got {rows})");
+    let dir = data_dir(&args.data);
+    match args.mode {
+        Mode::Stats => stats::run(stats::StatsOptions {
+            rows: args.rows.unwrap_or(256),
+            preset: args.preset.unwrap_or_else(|| "n8192_l2_sec128".into()),
+            data: dir.join(TRAIN_FILE),
+            json: args.json,
+        }),
+        Mode::Monitor => run_monitor(&args, dir),
     }
-    let literal = ParametersLiteral::preset(&args.preset).with_context(|| {
+}
+
+/// Alarm counts of one stretch of the window.
+#[derive(Debug, Default, Serialize)]
+struct Stretch {
+    first_sample: usize,
+    last_sample: usize,
+    samples: usize,
+    t2_alarms: usize,
+    spe_alarms: usize,
+    alarms: usize,
+    /// `alarms / samples` (T² or SPE above its limit).
+    alarm_rate: f64,
+}
+
+impl Stretch {
+    fn of(window: &[Sample], alarms: &[(bool, bool)], faulty: bool) -> Stretch {
+        let mut s = Stretch { first_sample: usize::MAX, ..Stretch::default() };
+        for (x, &(t, q)) in window.iter().zip(alarms) {
+            if x.fault_active != faulty {
+                continue;
+            }
+            s.first_sample = s.first_sample.min(x.index);
+            s.last_sample = s.last_sample.max(x.index);
+            s.samples += 1;
+            s.t2_alarms += usize::from(t);
+            s.spe_alarms += usize::from(q);
+            s.alarms += usize::from(t || q);
+        }
+        if s.samples == 0 {
+            s.first_sample = 0;
+        } else {
+            s.alarm_rate = s.alarms as f64 / s.samples as f64;
+        }
+        s
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SampleRow {
+    sample: usize,
+    fault_active: bool,
+    t2: f64,
+    t2_plaintext: f64,
+    spe: f64,
+    spe_plaintext: f64,
+    alarm_t2: bool,
+    alarm_spe: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct MonitorReport {
+    mode: &'static str,
+    preset: String,
+    ring_degree: usize,
+    secure: bool,
+    fault: u32,
+    fault_description: &'static str,
+    rows: usize,
+    reference_samples: usize,
+    components: usize,
+    explained_variance: f64,
+    limit_rule: String,
+    limit_t2: f64,
+    limit_spe: f64,
+    collective_key: String,
+    steps: Vec<StepRecord>,
+    links: Vec<LinkRecord>,
+    setup_ms: f64,
+    protocol_ms: f64,
+    max_abs_err_t2: f64,
+    max_abs_err_spe: f64,
+    alarms_identical: bool,
+    /// Samples whose decrypted alarm differs from the plaintext monitor's.
+    alarm_mismatches: Vec<usize>,
+    /// Normal stretch: false alarms (inspectorate's decrypted view).
+    normal: Stretch,
+    /// Faulty stretch: detections.
+    faulty: Stretch,
+    samples: Vec<SampleRow>,
+}
+
+fn run_monitor(args: &DemoArgs, dir: PathBuf) -> anyhow::Result<()> {
+    let preset = args.preset.clone().unwrap_or_else(|| "n16384_l6_sec128".into());
+    let rows = args.rows.unwrap_or(320);
+    ensure!((1..=MAX_ROWS).contains(&rows), "--rows must be between 1 and {MAX_ROWS} (got {rows})");
+    let fault_description =
+        *FAULTS.get(args.fault as usize).with_context(|| format!("--fault must be 0..=21 (got {})", args.fault))?;
+    let literal = ParametersLiteral::preset(&preset).with_context(|| {
         let names: Vec<String> = ParametersLiteral::presets().into_iter().map(|p| p.name).collect();
-        format!("unknown preset {:?}; choose one of {}", args.preset, names.join(", "))
+        format!("unknown preset {preset:?}; choose one of {}", names.join(", "))
     })?;
-    let path = data_path(&args.data);
-    let table = read_tep(&path, rows)?;
-    let (means, vars) = plain_stats(&table);
-    let weights = first_principal_direction(&table, &means, &vars);
-    let k = table.names.len();
+    let secure = !literal.name.starts_with("insecure_");
 
-    let bar = ProgressBar::with_draw_target(Some(5), ProgressDrawTarget::stderr());
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
-    let mut timings = Timings::default();
+    // The inspectorate's side: the monitor, from declared normal operation.
+    let (_, reference) = read_run(&dir.join(TRAIN_FILE), 0, usize::MAX)?;
+    let monitor = Monitor::fit(&reference, args.components)?;
+    // The operator's side: a window of the monitored run.
+    let test_file = pick_file(&dir, &TEST_FILES);
+    let (_, window) = read_run(&test_file, args.fault, rows)?;
+    if window.len() < rows {
+        bail!("{} holds {} samples of run {}, {rows} requested", test_file.display(), window.len(), args.fault);
+    }
 
-    // ---- Client: keys and encryption -------------------------------------------------------
-    bar.set_message("client: key generation");
-    let t0 = Instant::now();
     let params = Parameters::new(literal)?;
-    ensure!(params.max_level().0 >= 2, "preset {} has fewer than the 2 levels the demo needs", args.preset);
-    let slots = params.slot_count();
-    ensure!(rows <= slots, "{rows} rows do not fit in {slots} slots");
-    let per_ct = slots / rows;
-    let n_ct = k.div_ceil(per_ct);
-    let mut rng = Prng::from_os();
-    let sk = SecretKey::generate(&params, &mut rng)?;
-    let pk = PublicKey::generate(&sk, &mut rng)?;
-    let rlk = RelinearizationKey::generate(&sk, &mut rng)?;
-    let mut steps: Vec<i64> = Vec::new();
-    let mut s = 1;
-    while s < rows {
-        steps.push(s as i64);
-        steps.push(-(s as i64));
-        s <<= 1;
-    }
-    let mut s = rows;
-    while s < slots {
-        steps.push(s as i64);
-        s <<= 1;
-    }
-    let gks = GaloisKeys::generate(&sk, &steps, false, &mut rng)?;
-    timings.keygen = t0.elapsed().as_secs_f64() * 1e3;
-    bar.inc(1);
+    let layout = Layout::new(&params, rows)?;
+    let readings = (0..layout.ciphertexts()).map(|c| layout.pack_readings(&window, c)).collect();
+    let model = encode_model(&params, &layout, &model_vectors(&layout, &monitor))?;
 
-    bar.set_message("client: encrypt");
-    let t0 = Instant::now();
-    let encoder = Encoder::new(&params);
-    let top = params.max_level();
-    let scale = params.default_scale();
-    // Public per-sensor power of two bounding |x|.
-    let shift: Vec<i32> = (0..k)
-        .map(|c| {
-            let mx = table.rows.iter().map(|r| r[c].abs()).fold(0.0, f64::max);
-            if mx > 0.0 { mx.log2().ceil() as i32 } else { 0 }
-        })
-        .collect();
-    let encryptor = Encryptor::with_public_key(&params, &pk);
-    let mut cts = Vec::with_capacity(n_ct);
-    for j in 0..n_ct {
-        let mut v = vec![0.0; slots];
-        for b in 0..per_ct {
-            let c = j * per_ct + b;
-            if c >= k {
-                break;
-            }
-            for (r, row) in table.rows.iter().enumerate() {
-                v[b * rows + r] = row[c] / 2f64.powi(shift[c]);
-            }
+    let progress = ProgressBar::with_draw_target(Some(PROGRESS_STEPS), ProgressDrawTarget::stderr());
+    progress.set_style(
+        ProgressStyle::with_template("{elapsed:>4} {bar:24} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    progress.enable_steady_tick(Duration::from_millis(200));
+    let job = Job {
+        params: params.clone(),
+        layout,
+        readings,
+        model,
+        timeout: Duration::from_secs(args.timeout_secs),
+        progress: progress.clone(),
+        epoch: Instant::now(),
+    };
+    let outcome = roles::run(job);
+    progress.finish_and_clear();
+    let outcome = outcome?;
+    ensure!(outcome.scores.len() == rows, "the inspectorate decoded {} scores for {rows} samples", outcome.scores.len());
+
+    // The check (not part of the protocol): the plaintext monitor on the same readings.
+    let plain: Vec<_> = window.iter().map(|s| monitor.scores(&s.readings)).collect();
+    let mut samples = Vec::with_capacity(rows);
+    let (mut err_t2, mut err_spe) = (0.0f64, 0.0f64);
+    let mut mismatches = Vec::new();
+    let mut alarms = Vec::with_capacity(rows);
+    for ((s, p), &(t2, spe)) in window.iter().zip(&plain).zip(&outcome.scores) {
+        err_t2 = err_t2.max((t2 - p.t2).abs());
+        err_spe = err_spe.max((spe - p.spe).abs());
+        let he = (t2 > monitor.limit_t2, spe > monitor.limit_spe);
+        if he != monitor.alarms(*p) {
+            mismatches.push(s.index);
         }
-        cts.push(encryptor.encrypt(&encoder.encode(&v, top, scale)?, &mut rng)?);
+        alarms.push(he);
+        samples.push(SampleRow {
+            sample: s.index,
+            fault_active: s.fault_active,
+            t2,
+            t2_plaintext: p.t2,
+            spe,
+            spe_plaintext: p.spe,
+            alarm_t2: he.0,
+            alarm_spe: he.1,
+        });
     }
-    timings.encrypt = t0.elapsed().as_secs_f64() * 1e3;
-    bar.inc(1);
-
-    // ---- Server: statistics without the secret key -------------------------------------------
-    bar.set_message("server: means, variances, scores");
-    let t0 = Instant::now();
-    let eval = Evaluator::new(&params);
-    let server = Server { params: &params, encoder: &encoder, eval: &eval, gks: &gks, rlk: &rlk, rows, per_ct };
-    let mut mean_cts = Vec::with_capacity(n_ct);
-    let mut var_cts = Vec::with_capacity(n_ct);
-    for ct in &cts {
-        let (m, v) = server.mean_and_variance(ct)?;
-        mean_cts.push(m);
-        var_cts.push(v);
-    }
-    // Score weights the server holds in plaintext: w_c · 2^shift_c / σ_c, offset Σ w_c μ_c / σ_c.
-    let mut coef = vec![0.0; k];
-    let mut offset = 0.0;
-    for c in 0..k {
-        let sd = vars[c].sqrt();
-        if sd > 1e-12 {
-            coef[c] = weights[c] * 2f64.powi(shift[c]) / sd;
-            offset += weights[c] * means[c] / sd;
-        }
-    }
-    let score_ct = server.linear_score(&cts, &coef, offset)?;
-    timings.evaluate = t0.elapsed().as_secs_f64() * 1e3;
-    bar.inc(1);
-
-    // ---- Client: decrypt and compare ---------------------------------------------------------
-    bar.set_message("client: decrypt");
-    let t0 = Instant::now();
-    let decryptor = Decryptor::new(&sk);
-    let dec = |ct: &Ciphertext| -> anyhow::Result<Vec<f64>> { Ok(encoder.decode(&decryptor.decrypt(ct)?)?) };
-    let mut sensors = Vec::with_capacity(k);
-    for j in 0..n_ct {
-        let (m, v) = (dec(&mean_cts[j])?, dec(&var_cts[j])?);
-        for b in 0..per_ct {
-            let c = j * per_ct + b;
-            if c >= k {
-                break;
-            }
-            let mean_he = m[b * rows] * 2f64.powi(shift[c]);
-            let var_he = v[b * rows] * 4f64.powi(shift[c]) / (VARIANCE_GAIN * VARIANCE_GAIN);
-            sensors.push(SensorRow {
-                sensor: table.names[c].clone(),
-                mean: means[c],
-                mean_decrypted: mean_he,
-                mean_abs_err: (mean_he - means[c]).abs(),
-                variance: vars[c],
-                variance_decrypted: var_he,
-                variance_abs_err: (var_he - vars[c]).abs(),
-            });
-        }
-    }
-    let scores_he = dec(&score_ct)?;
-    timings.decrypt = t0.elapsed().as_secs_f64() * 1e3;
-    bar.inc(1);
-    bar.finish_and_clear();
-
-    let scores: Vec<f64> = table
-        .rows
-        .iter()
-        .map(|r| (0..k).map(|c| if vars[c].sqrt() > 1e-12 { weights[c] * (r[c] - means[c]) / vars[c].sqrt() } else { 0.0 }).sum())
-        .collect();
-    let score_err = scores.iter().zip(&scores_he).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    let report = DemoReport {
-        preset: args.preset.clone(),
+    let mut steps = outcome.steps;
+    steps.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    let report = MonitorReport {
+        mode: "monitor",
+        preset,
         ring_degree: params.n(),
+        secure,
+        fault: args.fault,
+        fault_description,
         rows,
-        max_abs_err_mean: sensors.iter().map(|s| s.mean_abs_err).fold(0.0, f64::max),
-        max_rel_err_variance: sensors
-            .iter()
-            .filter(|s| s.variance > 0.0)
-            .map(|s| s.variance_abs_err / s.variance)
-            .fold(0.0, f64::max),
-        sensors,
-        score: ScoreSummary {
-            weights_of: "first principal direction of the standardised sensors",
-            first: scores.iter().zip(&scores_he).take(5).map(|(a, b)| (*a, *b)).collect(),
-            max_abs_err: score_err,
-        },
-        timings_ms: timings,
+        reference_samples: reference.len(),
+        components: monitor.components(),
+        explained_variance: monitor.explained,
+        limit_rule: format!("{:.0}th percentile of each statistic over the reference samples", LIMIT_QUANTILE * 100.0),
+        limit_t2: monitor.limit_t2,
+        limit_spe: monitor.limit_spe,
+        collective_key: outcome.key_id,
+        steps,
+        links: outcome.links,
+        setup_ms: outcome.setup_ms,
+        protocol_ms: outcome.protocol_ms,
+        max_abs_err_t2: err_t2,
+        max_abs_err_spe: err_spe,
+        alarms_identical: mismatches.is_empty(),
+        alarm_mismatches: mismatches,
+        normal: Stretch::of(&window, &alarms, false),
+        faulty: Stretch::of(&window, &alarms, true),
+        samples,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        print_table(&report, &path);
+        print_story(&report);
     }
     Ok(())
 }
 
-fn print_table(r: &DemoReport, path: &Path) {
-    println!("veil demo: CKKS ({}, N = {}) on {} fault-free Tennessee Eastman samples ({})", r.preset, r.ring_degree, r.rows, path.display());
-    println!("the server computed every statistic below on ciphertexts, without the secret key\n");
+fn mb(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MB", bytes as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{:.0} kB", bytes as f64 / 1024.0)
+    }
+}
+
+fn seconds(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1e3)
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+fn rate(n: usize, of: usize) -> String {
+    if of == 0 {
+        "-".into()
+    } else {
+        format!("{n} ({:.1} %)", 100.0 * n as f64 / of as f64)
+    }
+}
+
+fn print_story(r: &MonitorReport) {
+    let security = if r.secure { "128-bit security" } else { "INSECURE test preset" };
+    println!("veil demo: is the plant running as declared? Secure process monitoring with threshold CKKS");
+    println!("           ({}: N = {}, {security}; Tennessee Eastman process, 52 sensors)\n", r.preset, r.ring_degree);
+    let run = if r.fault == 0 {
+        "test run 0 (normal operation throughout)".to_string()
+    } else {
+        format!("test run {} (IDV({}) {}, from sample 161)", r.fault, r.fault, r.fault_description)
+    };
+    println!("  operator      party 1, owns the readings: samples 1-{} of {run}", r.rows);
+    println!("                learns nothing: neither the monitor nor a score");
     println!(
-        "{:<9} {:>14} {:>14} {:>10}   {:>14} {:>14} {:>10}",
-        "sensor", "mean", "mean (HE)", "abs err", "variance", "variance (HE)", "abs err"
+        "  inspectorate  party 2, owns the monitor: PCA of declared normal operation ({} samples), {} components",
+        r.reference_samples, r.components
     );
-    for s in &r.sensors {
+    println!(
+        "                ({:.1} % of variance), T² and SPE; control limits {:.2} and {:.2} ({}); learns the scores, not the readings",
+        100.0 * r.explained_variance,
+        r.limit_t2,
+        r.limit_spe,
+        r.limit_rule
+    );
+    println!("  server        evaluates with the relinearisation and rotation keys only (no share of the secret key)");
+    println!("  links         TLS 1.3 over loopback, mutually authenticated by a throwaway CA; collective key {}\n", r.collective_key);
+
+    println!("  {:<13} {:<56} {:>9}  sent", "role", "step", "time");
+    for s in &r.steps {
+        let sent: Vec<String> = s.sent.iter().map(|(to, b)| format!("{} to {to}", mb(*b))).collect();
+        println!("  {:<13} {:<56} {:>9}  {}", s.role, s.step, seconds(s.ms), sent.join(", "));
+    }
+    let links: Vec<String> = r.links.iter().filter(|l| l.bytes > 0).map(|l| format!("{} -> {} {}", l.from, l.to, mb(l.bytes))).collect();
+    println!("\n  traffic: {}", links.join(", "));
+    println!(
+        "  wall time: {} for the three roles ({} for the CA and listeners)\n",
+        seconds(r.protocol_ms),
+        seconds(r.setup_ms)
+    );
+
+    println!("  what the inspectorate learns, checked against the plaintext monitor on the same readings:");
+    println!(
+        "    max abs error: T² {:.1e}, SPE {:.1e}; alarms {} on all {} samples{}",
+        r.max_abs_err_t2,
+        r.max_abs_err_spe,
+        if r.alarms_identical { "identical" } else { "DIFFER" },
+        r.rows,
+        if r.alarms_identical { String::new() } else { format!(" (samples {:?})", r.alarm_mismatches) }
+    );
+    let onset = r.samples.iter().position(|s| s.fault_active).unwrap_or(r.samples.len());
+    let from = onset.saturating_sub(2);
+    println!("    {:>8} {:>12} {:>12} {:>12} {:>12}  alarm", "sample", "T²", "T² (plain)", "SPE", "SPE (plain)");
+    for s in r.samples.iter().skip(from).take(5) {
+        let alarm = match (s.alarm_t2, s.alarm_spe) {
+            (true, true) => "T², SPE",
+            (true, false) => "T²",
+            (false, true) => "SPE",
+            (false, false) => "-",
+        };
+        println!("    {:>8} {:>12.4} {:>12.4} {:>12.4} {:>12.4}  {alarm}", s.sample, s.t2, s.t2_plaintext, s.spe, s.spe_plaintext);
+    }
+    println!("\n    {:<26} {:>8} {:>14} {:>14} {:>14}", "stretch", "samples", "T² alarms", "SPE alarms", "either");
+    for (name, st) in [("normal", &r.normal), ("faulty", &r.faulty)] {
+        if st.samples == 0 {
+            continue;
+        }
         println!(
-            "{:<9} {:>14.6} {:>14.6} {:>10.2e}   {:>14.6} {:>14.6} {:>10.2e}",
-            s.sensor, s.mean, s.mean_decrypted, s.mean_abs_err, s.variance, s.variance_decrypted, s.variance_abs_err
+            "    {:<26} {:>8} {:>14} {:>14} {:>14}",
+            format!("{name} (samples {}-{})", st.first_sample, st.last_sample),
+            st.samples,
+            rate(st.t2_alarms, st.samples),
+            rate(st.spe_alarms, st.samples),
+            rate(st.alarms, st.samples)
         );
     }
-    println!("\nlinear score (projection on the {}), first samples:", r.score.weights_of);
-    for (i, (a, b)) in r.score.first.iter().enumerate() {
-        println!("  sample {:>3}: plaintext {:>12.6}   decrypted {:>12.6}   abs err {:.2e}", i + 1, a, b, (a - b).abs());
+    let mut verdict = Vec::new();
+    if r.normal.samples > 0 {
+        verdict.push(format!("false-alarm rate {:.1} %", 100.0 * r.normal.alarm_rate));
     }
-    println!(
-        "\nmax abs error: means {:.2e}, scores {:.2e}; max relative error of variances {:.2e}",
-        r.max_abs_err_mean, r.score.max_abs_err, r.max_rel_err_variance
-    );
-    let t = &r.timings_ms;
-    println!(
-        "time: key generation {:.0} ms, encryption {:.0} ms, server evaluation {:.0} ms, decryption {:.0} ms",
-        t.keygen, t.encrypt, t.evaluate, t.decrypt
-    );
-}
-
-/// The evaluator's side: everything it holds is public.
-struct Server<'a> {
-    params: &'a Parameters,
-    encoder: &'a Encoder,
-    eval: &'a Evaluator,
-    gks: &'a GaloisKeys,
-    rlk: &'a RelinearizationKey,
-    rows: usize,
-    per_ct: usize,
-}
-
-impl Server<'_> {
-    /// Block sums at each block's first slot: rotations by 1, 2, 4, … < rows.
-    fn block_sum(&self, ct: &Ciphertext) -> anyhow::Result<Ciphertext> {
-        Ok(self.eval.sum_slots(ct, self.rows, self.gks)?)
+    if r.faulty.samples > 0 {
+        verdict.push(format!("detection rate {:.1} %", 100.0 * r.faulty.alarm_rate));
     }
-
-    /// A plaintext with `value` at every block start, encoded at the top prime of `level`.
-    fn block_start_mask(&self, value: f64, level: Level) -> anyhow::Result<veil_ckks::Plaintext> {
-        let mut v = vec![0.0; self.params.slot_count()];
-        for b in 0..self.per_ct {
-            v[b * self.rows] = value;
-        }
-        Ok(self.encoder.encode(&v, level, Scale(self.params.q()[level.0] as f64))?)
-    }
-
-    /// Copies each block's first slot over the whole block (rotations right by 1, 2, 4, …).
-    fn replicate(&self, ct: &Ciphertext) -> anyhow::Result<Ciphertext> {
-        let mut acc = ct.clone();
-        let mut s = 1;
-        while s < self.rows {
-            let r = self.eval.rotate(&acc, -(s as i64), self.gks)?;
-            self.eval.add_assign(&mut acc, &r)?;
-            s <<= 1;
-        }
-        Ok(acc)
-    }
-
-    /// Per-block mean and `A²·variance` (`A = VARIANCE_GAIN`), at each block's first slot, in
-    /// two levels: `d = A·x/√m − rep(A·sum·m^{-3/2})`, `Σ_block d² = A²·variance`,
-    /// mean `= sum/m`. The gain lifts the deviations above the absolute noise floor of
-    /// rescaling (about 2^-27 at scale 2^40); it stays small enough that `Σ d² <= A² < 2^19`
-    /// fits below `q_0 / (2Δ)`.
-    fn mean_and_variance(&self, ct: &Ciphertext) -> anyhow::Result<(Ciphertext, Ciphertext)> {
-        let m = self.rows as f64;
-        let sum = self.block_sum(ct)?;
-        let mean = self.eval.rescale(&self.eval.mul_plain(&sum, &self.block_start_mask(1.0 / m, ct.level())?)?)?;
-        let gain = VARIANCE_GAIN;
-        let scaled_mean =
-            self.eval.rescale(&self.eval.mul_plain(&sum, &self.block_start_mask(gain * m.powf(-1.5), ct.level())?)?)?;
-        let x_scaled = self.eval.rescale(&self.eval.mul_const(ct, gain / m.sqrt())?)?;
-        let d = self.eval.sub(&x_scaled, &self.replicate(&scaled_mean)?)?;
-        let d2 = self.eval.mul_relin_rescale(&d, &d, self.rlk)?;
-        let var = self.block_sum(&d2)?;
-        Ok((mean, var))
-    }
-
-    /// `Σ_c coef_c · x̃_{r,c} − offset` in slot `r` (x̃ the scaled readings).
-    fn linear_score(&self, cts: &[Ciphertext], coef: &[f64], offset: f64) -> anyhow::Result<Ciphertext> {
-        let slots = self.params.slot_count();
-        let mut acc: Option<Ciphertext> = None;
-        for (j, ct) in cts.iter().enumerate() {
-            let mut w = vec![0.0; slots];
-            for b in 0..self.per_ct {
-                let c = j * self.per_ct + b;
-                if c < coef.len() {
-                    w[b * self.rows..(b + 1) * self.rows].iter_mut().for_each(|x| *x = coef[c]);
-                }
-            }
-            let pt = self.encoder.encode(&w, ct.level(), Scale(self.params.q()[ct.level().0] as f64))?;
-            let term = self.eval.mul_plain(ct, &pt)?;
-            match acc.as_mut() {
-                None => acc = Some(term),
-                Some(a) => self.eval.add_assign(a, &term)?,
-            }
-        }
-        let mut acc = self.eval.rescale(&acc.context("no ciphertexts")?)?;
-        let mut s = self.rows;
-        while s < slots {
-            let r = self.eval.rotate(&acc, s as i64, self.gks)?;
-            self.eval.add_assign(&mut acc, &r)?;
-            s <<= 1;
-        }
-        Ok(self.eval.add_const(&acc, -offset)?)
-    }
+    println!("    {}", verdict.join(", "));
 }
