@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use veil_ckks::{Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, PublicKey, RelinearizationKey, SecretKey};
-use veil_he::infer::{encrypt_model, encrypt_rows, evaluate, ModelShape};
+use veil_he::infer::{encrypt_model, encrypt_rows, evaluate, ModelShape, Packing};
 use veil_math::sampler::Prng;
 use veil_ml::Model;
 
@@ -25,7 +25,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_, held) = veil_ml::data::breast_cancer_split(&root.join("data/tabular/breast_cancer.csv"), 400, 1)?;
     let x = held.x.slice_rows(0, rows);
     let params = Parameters::new(ParametersLiteral::n16384_l6_sec128())?;
-    let shape = ModelShape::of_model(&params, &model, None)?;
+    for packing in [Packing::RowSum, Packing::Diagonal] {
+        run(&params, &model, &x, packing, runs)?;
+    }
+    Ok(())
+}
+
+fn run(params: &std::sync::Arc<Parameters>, model: &Model, x: &veil_ml::Matrix, packing: Packing, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let (params, rows) = (params.clone(), x.rows());
+    let shape = ModelShape::of_model(&params, model, packing, None)?;
     let mut rng = Prng::from_os();
     let sk = SecretKey::generate(&params, &mut rng)?;
     let pk = PublicKey::generate(&sk, &mut rng)?;
@@ -33,10 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gks = GaloisKeys::generate(&sk, &shape.rotation_steps(), false, &mut rng)?;
     let enc = Encryptor::with_public_key(&params, &pk);
     let t = Instant::now();
-    let em = encrypt_model(&params, &enc, &model, None, &mut rng)?;
+    let em = encrypt_model(&params, &enc, model, &shape, &mut rng)?;
     let t_model = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
-    let ct = encrypt_rows(&params, &enc, &shape, &x, &mut rng)?;
+    let ct = encrypt_rows(&params, &enc, &shape, x, &mut rng)?;
     let t_rows = t.elapsed().as_secs_f64() * 1e3;
     let eval = Evaluator::new(&params);
     let mut out = evaluate(&eval, &em, &ct, rows, &rlk, &gks)?;
@@ -48,11 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let slots = Encoder::new(&params).decode(&Decryptor::new(&sk).decrypt(&out)?)?;
     let got = shape.decode(&slots, rows)?;
-    let want = model.forward(&x)?;
-    let logits = Model { inputs: model.inputs, layers: model.layers[..model.layers.len() - 1].to_vec() }.forward(&x)?;
-    let agree = shape.classes(&got) == model.predict(&x)?;
+    let want = model.forward(x)?;
+    let logits = Model { inputs: model.inputs, layers: model.layers[..model.layers.len() - 1].to_vec() }.forward(x)?;
+    let agree = shape.classes(&got) == model.predict(x)?;
     println!(
-        "n16384_l6_sec128, {rows} rows, depth {}: evaluate median {:.1} ms (min {:.1}, max {:.1}, {runs} runs); encrypt model {t_model:.1} ms ({} bytes), encrypt rows {t_rows:.1} ms; max abs error logits {:.2e}, probabilities {:.2e}; predictions agree: {agree}",
+        "n16384_l6_sec128, {packing:?}, {rows} rows, depth {}: evaluate median {:.1} ms (min {:.1}, max {:.1}, {runs} runs); encrypt model {t_model:.1} ms ({} bytes), encrypt rows {t_rows:.1} ms; max abs error logits {:.2e}, probabilities {:.2e}; predictions agree: {agree}",
         shape.depth(),
         median_ms(times.clone()),
         times.iter().copied().fold(f64::INFINITY, f64::min),

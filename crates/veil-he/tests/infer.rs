@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use veil_ckks::{Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, PublicKey, RelinearizationKey, SecretKey, Security};
-use veil_he::infer::{encrypt_model, encrypt_rows, evaluate, EncryptedModel, FinalActivation, ModelShape};
+use veil_he::infer::{encrypt_model, encrypt_rows, evaluate, EncryptedModel, FinalActivation, ModelShape, Packing};
 use veil_he::HeError;
 use veil_math::sampler::{Prng, Seed};
 use veil_ml::{Layer, Matrix, Model};
@@ -78,19 +78,19 @@ fn single_key(params: &Arc<Parameters>, steps: &[i64]) -> SingleKey {
     SingleKey { sk, pk, rlk, gks }
 }
 
-fn single_key_run(params: &Arc<Parameters>, model: &Model, x: &Matrix) -> f64 {
-    let shape = ModelShape::of_model(params, model, None).unwrap();
+fn single_key_run(params: &Arc<Parameters>, model: &Model, packing: Packing, x: &Matrix) -> f64 {
+    let shape = ModelShape::of_model(params, model, packing, None).unwrap();
     let keys = single_key(params, &shape.rotation_steps());
     let mut rng = Prng::from_os();
     let enc = Encryptor::with_public_key(params, &keys.pk);
-    let bytes = encrypt_model(params, &enc, model, None, &mut rng).unwrap().to_bytes(params);
+    let bytes = encrypt_model(params, &enc, model, &shape, &mut rng).unwrap().to_bytes(params);
     let em = EncryptedModel::from_bytes(params, &bytes).unwrap();
     let ct = encrypt_rows(params, &enc, em.shape(), x, &mut rng).unwrap();
     let out = evaluate(&Evaluator::new(params), &em, &ct, x.rows(), &keys.rlk, &keys.gks).unwrap();
     assert_eq!(out.level(), shape.output_level());
     let slots = Encoder::new(params).decode(&Decryptor::new(&keys.sk).decrypt(&out).unwrap()).unwrap();
     let err = compare(model, &shape, x, &slots);
-    eprintln!("{} ({} rows, depth {}): max abs error of the logits {err:.3e}", params.literal().name, x.rows(), shape.depth());
+    eprintln!("{} {packing:?} ({} rows, depth {}): max abs error of the logits {err:.3e}", params.literal().name, x.rows(), shape.depth());
     err
 }
 
@@ -110,31 +110,48 @@ fn shipped_model_is_reproducible_and_accurate() {
 fn single_key_mlp_matches_plaintext() {
     let params = small_l6();
     let (model, held) = shipped();
-    let x = held.x.slice_rows(0, 32);
-    let err = single_key_run(&params, &model, &x);
-    assert!(err < 1e-4, "max abs error {err}");
+    for packing in [Packing::RowSum, Packing::Diagonal] {
+        let x = held.x.slice_rows(0, 1024 / ModelShape::of_model(&params, &model, packing, None).unwrap().width());
+        let err = single_key_run(&params, &model, packing, &x);
+        assert!(err < 1e-4, "{packing:?}: max abs error {err}");
+    }
 }
 
 #[test]
 fn single_key_sigmoid_and_linear_models() {
     let params = small_l6();
     let (_, held) = shipped();
-    let x = held.x.slice_rows(0, 20);
+    let x = held.x.slice_rows(0, 16);
     // 30 → 5 → 1, negative quadratic term, final sigmoid (one output: masked, not gathered).
     let m = Model::random_mlp(&[30, 5, 1], Layer::Polynomial { coeffs: vec![0.1, -0.7, -0.2] }, Some(Layer::Sigmoid), 9).unwrap();
-    assert_eq!(ModelShape::of_model(&params, &m, None).unwrap().final_activation(), FinalActivation::Sigmoid);
-    assert!(single_key_run(&params, &m, &x) < 1e-4);
+    assert_eq!(ModelShape::of_model(&params, &m, Packing::RowSum, None).unwrap().final_activation(), FinalActivation::Sigmoid);
+    for packing in [Packing::RowSum, Packing::Diagonal] {
+        assert!(single_key_run(&params, &m, packing, &x) < 1e-4);
+    }
     // 30 → 3 → 3 with a linear activation (no level for it), raw logits.
     let m = Model::random_mlp(&[30, 3, 3], Layer::Polynomial { coeffs: vec![0.25, 2.0] }, None, 4).unwrap();
-    assert_eq!(ModelShape::of_model(&params, &m, None).unwrap().depth(), 4);
-    assert!(single_key_run(&params, &m, &x) < 1e-4);
+    assert_eq!(ModelShape::of_model(&params, &m, Packing::RowSum, None).unwrap().depth(), 4);
+    for packing in [Packing::RowSum, Packing::Diagonal] {
+        assert!(single_key_run(&params, &m, packing, &x) < 1e-4);
+    }
+    // Three layers (30 → 6 → 4 → 2, degree 2 twice) fit six levels only with diagonals.
+    let poly = Layer::Polynomial { coeffs: vec![0.5, 0.5, 0.125] };
+    let m = Model::random_mlp(&[30, 6, 4, 2], poly, Some(Layer::Softmax), 8).unwrap();
+    assert!(matches!(ModelShape::of_model(&params, &m, Packing::RowSum, None), Err(HeError::DepthExceeded { .. })));
+    assert!(single_key_run(&params, &m, Packing::Diagonal, &x) < 1e-4);
 }
 
 #[test]
 fn two_party_collective_key_mlp_matches_plaintext() {
+    for packing in [Packing::RowSum, Packing::Diagonal] {
+        two_party(packing);
+    }
+}
+
+fn two_party(packing: Packing) {
     let params = small_l6();
     let (model, held) = shipped();
-    let x = held.x.slice_rows(0, 32);
+    let x = held.x.slice_rows(0, 16);
     let mut rng = Prng::from_os();
     let session = Session::new(&params, Seed::random(), &[PartyId(1), PartyId(2)]).unwrap();
     let mut a = SecretShare::generate(&session, PartyId(1), &mut rng).unwrap();
@@ -150,7 +167,7 @@ fn two_party_collective_key_mlp_matches_plaintext() {
     let agg = rkg.aggregate_round1(key, &[ra, rb]).unwrap();
     let r2 = [rkg.round2(&a, ea, &agg, &mut rng).unwrap(), rkg.round2(&b, eb, &agg, &mut rng).unwrap()];
     let rlk = rkg.finalize(key, &agg, &r2).unwrap();
-    let shape = ModelShape::of_model(&params, &model, None).unwrap();
+    let shape = ModelShape::of_model(&params, &model, packing, None).unwrap();
     let mut gks = GaloisKeys::default();
     for step in shape.rotation_steps() {
         let g = GaloisKeyGen::new(&session, params.galois_element(step)).unwrap();
@@ -159,7 +176,7 @@ fn two_party_collective_key_mlp_matches_plaintext() {
     }
     let enc = Encryptor::with_public_key(&params, &pk);
     // B encrypts its model, A its rows; the server evaluates.
-    let em = encrypt_model(&params, &enc, &model, None, &mut rng).unwrap();
+    let em = encrypt_model(&params, &enc, &model, &shape, &mut rng).unwrap();
     let ct = encrypt_rows(&params, &enc, em.shape(), &x, &mut rng).unwrap();
     let out = evaluate(&Evaluator::new(&params), &em, &ct, x.rows(), &rlk, &gks).unwrap();
     // B releases a flooded share; A merges it with its own.
@@ -168,7 +185,7 @@ fn two_party_collective_key_mlp_matches_plaintext() {
     let own = a.decryption_key(&session).unwrap().receiver_share(&session, &out).unwrap();
     let slots = Encoder::new(&params).decode(&merge(&session, key, &out, &[from_b], Some(&own)).unwrap()).unwrap();
     let err = compare(&model, &shape, &x, &slots);
-    eprintln!("two parties, smudged: max abs error of the logits {err:.3e}");
+    eprintln!("two parties, {packing:?}, smudged: max abs error of the logits {err:.3e}");
     assert!(err < 1e-2, "max abs error {err}");
     // Nothing but the asked-for outputs is left in the slots: no partial sums of B's weights.
     let index: Vec<f64> = (0..slots.len()).map(|i| i as f64).collect();
@@ -183,15 +200,17 @@ fn secure_preset_batch_of_100_rows() {
     let params = Parameters::new(ParametersLiteral::n16384_l6_sec128()).unwrap();
     let (model, held) = shipped();
     let x = held.x.slice_rows(0, 100);
-    let err = single_key_run(&params, &model, &x);
-    assert!(err < 1e-4, "max abs error {err}");
+    for packing in [Packing::RowSum, Packing::Diagonal] {
+        let err = single_key_run(&params, &model, packing, &x);
+        assert!(err < 1e-4, "{packing:?}: max abs error {err}");
+    }
 }
 
 #[test]
 fn bad_inputs_are_typed_errors() {
     let params = small_l6();
     let (model, held) = shipped();
-    let shape = ModelShape::of_model(&params, &model, None).unwrap();
+    let shape = ModelShape::of_model(&params, &model, Packing::RowSum, None).unwrap();
     let keys = single_key(&params, &[1, 2]);
     let mut rng = Prng::from_os();
     let enc = Encryptor::with_public_key(&params, &keys.pk);
@@ -199,7 +218,9 @@ fn bad_inputs_are_typed_errors() {
     assert!(matches!(encrypt_rows(&params, &enc, &shape, &too_many, &mut rng), Err(HeError::Packing { .. })));
     let narrow = Matrix::zeros(2, 29);
     assert!(matches!(encrypt_rows(&params, &enc, &shape, &narrow, &mut rng), Err(HeError::Packing { .. })));
-    let em = encrypt_model(&params, &enc, &model, None, &mut rng).unwrap();
+    let em = encrypt_model(&params, &enc, &model, &shape, &mut rng).unwrap();
+    let other_model = Model::random_mlp(&[30, 8, 2], Layer::Relu, None, 1).unwrap();
+    assert!(matches!(encrypt_model(&params, &enc, &other_model, &shape, &mut rng), Err(HeError::UnsupportedModel { .. })));
     let ct = encrypt_rows(&params, &enc, &shape, &held.x.slice_rows(0, 4), &mut rng).unwrap();
     // Missing rotation keys (4, 8, 16) are named, not silently skipped.
     let e = evaluate(&Evaluator::new(&params), &em, &ct, 4, &keys.rlk, &keys.gks).unwrap_err();
@@ -227,7 +248,8 @@ proptest! {
     fn shape_decoder_never_panics(flip in 0usize..200, bit in 0u8..8, junk in proptest::collection::vec(any::<u8>(), 0..96)) {
         let params = small_l6();
         let model = Model::random_mlp(&[30, 8, 2], Layer::Polynomial { coeffs: vec![0.5, 0.5, 0.125] }, Some(Layer::Softmax), 1).unwrap();
-        let mut bytes = ModelShape::of_model(&params, &model, None).unwrap().to_bytes(&params);
+        let packing = if bit % 2 == 0 { Packing::RowSum } else { Packing::Diagonal };
+        let mut bytes = ModelShape::of_model(&params, &model, packing, None).unwrap().to_bytes(&params);
         let i = flip % bytes.len();
         bytes[i] ^= 1 << bit;
         if let Ok(s) = ModelShape::from_bytes(&params, &bytes) {

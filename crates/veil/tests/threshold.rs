@@ -472,8 +472,9 @@ fn check_mlp_outputs(case: &MlpCase, json: &str) {
     assert_eq!(got, case.classes, "a prediction differs from the plaintext model's");
 }
 
-/// Secure inference of an MLP on files at the secure preset: B encrypts its model, A its 100
-/// rows, the server evaluates, B partially decrypts, A merges and decodes per-row outputs.
+/// Secure inference of an MLP on files at the secure preset: B encrypts its model (default
+/// packing: diagonals, windows of 64 slots), A its 100 rows, the server evaluates, B partially
+/// decrypts, A merges and decodes per-row outputs.
 #[test]
 fn mlp_secure_inference_on_files_at_the_secure_preset() {
     const SECURE: &str = "n16384_l6_sec128";
@@ -505,9 +506,9 @@ fn mlp_secure_inference_on_files_at_the_secure_preset() {
         }
     }
     for (party, keys) in [("1", &key_a), ("2", &key_b)] {
-        step("rotation-share", keys, &["--party", party, "--width", "32"]);
+        step("rotation-share", keys, &["--party", party, "--width", "64"]);
     }
-    step("aggregate-eval-keys", &key_a, &["--width", "32"]);
+    step("aggregate-eval-keys", &key_a, &["--width", "64"]);
 
     let model_ct = job.join("model.enc");
     step("encrypt", &key_b, &["--model", p(&case.model_path), "--out", p(&model_ct)]);
@@ -543,7 +544,8 @@ fn mlp_secure_inference_on_files_at_the_secure_preset() {
 }
 
 /// The same over mutually authenticated TLS: A, B and the server as separate processes, B
-/// serving the MLP (`model = "mlp"` in the job), at the secure preset.
+/// serving the MLP (`model = "mlp"` in the job) with the other packing (row sums, windows of
+/// 32), at the secure preset.
 #[test]
 fn mlp_secure_inference_over_tls() {
     const COUNT: usize = 64;
@@ -555,7 +557,7 @@ fn mlp_secure_inference_over_tls() {
     let ports = free_ports();
     let job = dir.path().join("job.toml");
     let text = format!(
-        "preset = \"n16384_l6_sec128\"\ncerts = \"{}\"\ntimeout_secs = 120\nwidth = 32\ncount = {COUNT}\nmodel = \"mlp\"\n\
+        "preset = \"n16384_l6_sec128\"\ncerts = \"{}\"\ntimeout_secs = 120\nwidth = 32\ncount = {COUNT}\nmodel = \"mlp\"\npacking = \"row-sum\"\n\
          [[parties]]\nname = \"party-a\"\naddr = \"127.0.0.1:{}\"\n[[parties]]\nname = \"party-b\"\naddr = \"127.0.0.1:{}\"\n\
          [server]\nname = \"server\"\naddr = \"127.0.0.1:{}\"\n",
         certs.display(),

@@ -2,9 +2,9 @@
 //!
 //! Shape: magic `b"VHEM"`, format version (`u16` LE), the 16-byte parameter fingerprint, then
 //! `u32` window width, `u32` inputs, `u8` final activation (0 none, 1 sigmoid, 2 softmax),
-//! `u32` stage count and per stage `u32` outputs, `u8` coefficient count (0: no activation,
+//! `u8` packing (0 row sums, 1 diagonals), `u32` stage count and per stage `u32` outputs, `u8` coefficient count (0: no activation,
 //! 1 to 3) and that many `f64` coefficients. An encrypted model is its shape followed, per
-//! stage and output neuron, by a `u64` length and a veil-ckks ciphertext (which carries its own
+//! stage and weight ciphertext (output neuron or diagonal), by a `u64` length and a veil-ckks ciphertext (which carries its own
 //! version and fingerprint). Decoding rebuilds and re-validates the layout from the shape, checks
 //! every count against the parameters before allocating, every ciphertext's level, and rejects
 //! trailing bytes; nothing in the input makes it panic.
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use veil_ckks::{Ciphertext, Parameters};
 
-use super::{EncryptedModel, FinalActivation, ModelShape};
+use super::{EncryptedModel, FinalActivation, ModelShape, Packing};
 use crate::HeError;
 
 /// Magic bytes of an encrypted model or model shape.
@@ -66,6 +66,10 @@ impl ModelShape {
             FinalActivation::Sigmoid => 1,
             FinalActivation::Softmax => 2,
         });
+        v.push(match self.packing {
+            Packing::RowSum => 0,
+            Packing::Diagonal => 1,
+        });
         v.extend_from_slice(&(self.stages.len() as u32).to_le_bytes());
         for s in &self.stages {
             v.extend_from_slice(&(s.outputs as u32).to_le_bytes());
@@ -108,6 +112,11 @@ impl ModelShape {
             2 => FinalActivation::Softmax,
             k => return Err(bad(format!("final activation {k}"))),
         };
+        let packing = match r.u8()? {
+            0 => Packing::RowSum,
+            1 => Packing::Diagonal,
+            k => return Err(bad(format!("packing {k}"))),
+        };
         let n = r.u32()?;
         if n == 0 || n > MAX_STAGES {
             return Err(bad(format!("{n} stages")));
@@ -139,7 +148,7 @@ impl ModelShape {
             };
             specs.push((outputs as usize, activation));
         }
-        Self::build(params, width as usize, inputs as usize, specs, output)
+        Self::build(params, width as usize, inputs as usize, specs, output, packing)
     }
 }
 
@@ -161,13 +170,14 @@ impl EncryptedModel {
         let shape = ModelShape::read(params, &mut r)?;
         let mut weights = Vec::with_capacity(shape.stages.len());
         for (i, stage) in shape.stages.iter().enumerate() {
-            let mut cts = Vec::with_capacity(stage.outputs);
-            for j in 0..stage.outputs {
+            let count = shape.ciphertexts_of(stage);
+            let mut cts = Vec::with_capacity(count);
+            for j in 0..count {
                 let len = usize::try_from(r.u64()?).map_err(|_| bad("ciphertext length overflows"))?;
                 let ct = Ciphertext::from_bytes(params, r.take(len)?)?;
                 if ct.level() != stage.level || ct.degree() != 1 {
                     return Err(bad(format!(
-                        "stage {i}, neuron {j}: ciphertext at level {} of degree {}, expected level {} of degree 1",
+                        "stage {i}, ciphertext {j} at level {} of degree {}, expected level {} of degree 1",
                         ct.level().0,
                         ct.degree(),
                         stage.level.0

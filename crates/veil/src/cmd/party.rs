@@ -21,6 +21,7 @@
 //! width = 32               # slots per row (a power of two)
 //! count = 100              # rows A wants scored
 //! model = "lr"             # or "mlp" (default "lr")
+//! packing = "diagonal"     # MLP weights: "diagonal" (default, width ≥ d_in + d_out) or "row-sum"
 //! [[parties]]
 //! name = "party-a"
 //! addr = "127.0.0.1:7001"
@@ -71,6 +72,9 @@ pub struct Job {
     /// What B serves: logistic-regression weights (default) or a veil-ml MLP.
     #[serde(default)]
     pub model: ModelKind,
+    /// Layout of an MLP's encrypted weights: "diagonal" (default) or "row-sum".
+    #[serde(default)]
+    pub packing: super::secure_infer::PackingArg,
 }
 
 /// The kind of model B serves.
@@ -241,7 +245,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
     eprintln!("[party {}] collective keys ready ({})", me.0, key.short_hex());
     let mut shape = None;
     if let Some(model) = &model {
-        let em = super::secure_infer::encrypt_model(&params, &pk, model, Some(job.width))?;
+        let em = super::secure_infer::encrypt_model(&params, &pk, model, job.packing, Some(job.width))?;
         send(&mut peer, &em.shape().to_bytes(&params), &peer_name, "model shape")?;
         send(&mut srv, &em.to_bytes(&params), &server_name, "encrypted model")?;
     } else if mlp {

@@ -67,7 +67,8 @@ Secure inference on files, parties 1 (A, data) and 2 (B, model), S = --session j
   veil threshold partial-decrypt --session S --dir job --party 2 --ct job/r.ct --out job/b.share
   veil threshold merge --session S --dir job --party 1 --ct job/r.ct --shares job/b.share --width 32
 An MLP instead (B: a veil-ml model file; same keys; A's rows hold only the model's features):
-  veil threshold encrypt  --session S --dir job --model model.json --out job/m.enc          (B)
+  veil threshold encrypt  --session S --dir job --model model.json --out job/m.enc  (B; it prints
+                          the --width of the rotation keys: 64 for 30-8-2 with the default packing)
   veil threshold encrypt  --session S --dir job --input rows.csv --for-model job/m.enc --out job/a.ct
   veil threshold evaluate --session S --dir job --a job/a.ct --model job/m.enc --count 100 --out job/r.ct
   veil threshold merge ... --ct job/r.ct --shares job/b.share --model job/m.enc --count 100 --json
@@ -247,6 +248,9 @@ pub enum Step {
         /// The encrypted model the rows are for (only its public header is read).
         #[arg(long, conflicts_with_all = ["replicate", "offset_blocks", "width"])]
         for_model: Option<PathBuf>,
+        /// Layout of the encrypted weights (with --model).
+        #[arg(long, value_enum, default_value_t, requires = "model")]
+        packing: super::secure_infer::PackingArg,
         #[arg(long)]
         out: PathBuf,
     },
@@ -389,8 +393,9 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
         Step::RelinRound2 { common, party } => relin_round2(&common, party),
         Step::RotationShare { common, party, width, stats_features } => rotation_share(&common, party, width, stats_features),
         Step::AggregateEvalKeys { common, width, stats_features } => aggregate_eval_keys(&common, width, stats_features),
-        Step::Encrypt { common, input, width, replicate, offset_blocks, model, for_model, out } => {
-            encrypt_step(&common, input.as_deref(), width, replicate, offset_blocks, model.as_deref(), for_model.as_deref(), &out)
+        Step::Encrypt { common, input, width, replicate, offset_blocks, model, for_model, packing, out } => {
+            let mlp = MlpInputs { model: model.as_deref(), for_model: for_model.as_deref(), packing };
+            encrypt_step(&common, input.as_deref(), width, replicate, offset_blocks, mlp, &out)
         }
         Step::AggregateStats { common, inputs, width, features, out } => super::stats::aggregate(&load_session(&common.session)?, &common.dir, &inputs, width, features, &out),
         Step::StatsDecrypt { common, party, stats, features, out } => {
@@ -663,13 +668,19 @@ pub(super) fn load_ct(params: &Arc<Parameters>, path: &Path) -> anyhow::Result<C
     Ciphertext::from_bytes(params, &read(path)?).with_context(|| format!("reading ciphertext {}", path.display()))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn encrypt_step(c: &Common, input: Option<&Path>, width: Option<usize>, replicate: bool, offset: usize, model: Option<&Path>, for_model: Option<&Path>, out: &Path) -> anyhow::Result<()> {
-    match (input, width, model, for_model) {
+/// The MLP options of `encrypt`.
+struct MlpInputs<'a> {
+    model: Option<&'a Path>,
+    for_model: Option<&'a Path>,
+    packing: super::secure_infer::PackingArg,
+}
+
+fn encrypt_step(c: &Common, input: Option<&Path>, width: Option<usize>, replicate: bool, offset: usize, mlp: MlpInputs<'_>, out: &Path) -> anyhow::Result<()> {
+    match (input, width, mlp.model, mlp.for_model) {
         (None, width, Some(model), None) => {
             let s = load_session(&c.session)?;
             let model = super::secure_infer::load_model(model)?;
-            let em = super::secure_infer::encrypt_model(s.params(), &load_pk(c, &s)?, &model, width)?;
+            let em = super::secure_infer::encrypt_model(s.params(), &load_pk(c, &s)?, &model, mlp.packing, width)?;
             write_public(out, &em.to_bytes(s.params()))
         }
         (Some(input), None, None, Some(for_model)) => {
