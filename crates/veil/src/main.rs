@@ -26,8 +26,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Encrypted analytics on real process data (Tennessee Eastman), decrypted and checked
-    /// against the plaintext computation.
+    /// Secure process monitoring on real plant data (Tennessee Eastman): the operator's readings,
+    /// the inspectorate's PCA monitor, a server, threshold CKKS over TLS; checked against plaintext.
     Demo(cmd::demo::DemoArgs),
     /// Secret-sharing MPC between processes: 2 parties + dealer or 3 parties replicated,
     /// with data providers and a result receiver (`--local` runs every role on this machine).

@@ -114,7 +114,8 @@ fn stats_mode_matches_plaintext_statistics() {
 fn demo_refuses_bad_options() {
     for (args, needle) in [
         (&["demo", "--rows", "0"][..], "--rows"),
-        (&["demo", "--rows", "481"][..], "--rows"),
+        (&["demo", "--rows", "961"][..], "--rows"),
+        (&["demo", "--rows", "481"][..], "480 samples of run 1, 481 requested"),
         (&["demo", "--fault", "22"][..], "--fault"),
         (&["demo", "--components", "0"][..], "--components"),
         (&["demo", "--preset", "toy"][..], "unknown preset"),

@@ -53,8 +53,9 @@ pub struct DemoArgs {
     #[arg(long, value_enum, default_value_t = Mode::Monitor)]
     pub mode: Mode,
     /// Monitor: number of samples of the monitored run, from sample 1 (one every 3 minutes;
-    /// the fault starts at sample 161), at most 480 [default: 320]. Stats: fault-free samples,
-    /// a power of two up to 256 [default: 256].
+    /// the fault starts at sample 161), at most 480 with the shipped data, 960 with the full
+    /// test set [default: 320]. Stats: fault-free samples, a power of two up to 256
+    /// [default: 256].
     #[arg(long)]
     pub rows: Option<usize>,
     /// Monitor: the Tennessee Eastman test run to monitor, 0 (normal operation) or a
@@ -106,7 +107,8 @@ const FAULTS: [&str; 22] = [
     "stream 4 valve fixed at steady-state position",
 ];
 
-const MAX_ROWS: usize = 480;
+/// Samples per test run in the full test set.
+const MAX_ROWS: usize = 960;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dir = data_dir(&args.data);
@@ -285,7 +287,7 @@ fn run_monitor(args: &DemoArgs, dir: PathBuf) -> anyhow::Result<()> {
         reference_samples: reference.len(),
         components: monitor.components(),
         explained_variance: monitor.explained,
-        limit_rule: format!("{:.0}th percentile of each statistic over the reference samples", LIMIT_QUANTILE * 100.0),
+        limit_rule: format!("{:.0}th percentiles of the reference samples' statistics", LIMIT_QUANTILE * 100.0),
         limit_t2: monitor.limit_t2,
         limit_spe: monitor.limit_spe,
         collective_key: outcome.key_id,
@@ -336,27 +338,28 @@ fn rate(n: usize, of: usize) -> String {
 fn print_story(r: &MonitorReport) {
     let security = if r.secure { "128-bit security" } else { "INSECURE test preset" };
     println!("veil demo: is the plant running as declared? Secure process monitoring with threshold CKKS");
-    println!("           ({}: N = {}, {security}; Tennessee Eastman process, 52 sensors)\n", r.preset, r.ring_degree);
+    println!("           {} (N = {}, {security}), Tennessee Eastman process, 52 sensors\n", r.preset, r.ring_degree);
     let run = if r.fault == 0 {
-        "test run 0 (normal operation throughout)".to_string()
+        "normal operation throughout".to_string()
     } else {
-        format!("test run {} (IDV({}) {}, from sample 161)", r.fault, r.fault, r.fault_description)
+        format!("IDV({}) {} from sample 161", r.fault, r.fault_description)
     };
-    println!("  operator      party 1, owns the readings: samples 1-{} of {run}", r.rows);
-    println!("                learns nothing: neither the monitor nor a score");
+    println!("  operator      party 1, data owner: samples 1-{} (one every 3 min) of test run {},", r.rows, r.fault);
+    println!("                {run}; learns neither the monitor nor any score");
     println!(
-        "  inspectorate  party 2, owns the monitor: PCA of declared normal operation ({} samples), {} components",
-        r.reference_samples, r.components
+        "  inspectorate  party 2, model owner: PCA of declared normal operation (training run 0, {} samples),",
+        r.reference_samples
     );
     println!(
-        "                ({:.1} % of variance), T² and SPE; control limits {:.2} and {:.2} ({}); learns the scores, not the readings",
+        "                {} components ({:.1} % of variance); alarm when T² > {:.2} or SPE > {:.2}",
+        r.components,
         100.0 * r.explained_variance,
         r.limit_t2,
-        r.limit_spe,
-        r.limit_rule
+        r.limit_spe
     );
-    println!("  server        evaluates with the relinearisation and rotation keys only (no share of the secret key)");
-    println!("  links         TLS 1.3 over loopback, mutually authenticated by a throwaway CA; collective key {}\n", r.collective_key);
+    println!("                ({}); alone learns the scores, never a reading", r.limit_rule);
+    println!("  server        evaluator: relinearisation and rotation keys only, no share of the secret key");
+    println!("  links         TLS 1.3 over loopback, mutually authenticated (throwaway CA); collective key {}\n", r.collective_key);
 
     println!("  {:<13} {:<56} {:>9}  sent", "role", "step", "time");
     for s in &r.steps {
@@ -364,7 +367,9 @@ fn print_story(r: &MonitorReport) {
         println!("  {:<13} {:<56} {:>9}  {}", s.role, s.step, seconds(s.ms), sent.join(", "));
     }
     let links: Vec<String> = r.links.iter().filter(|l| l.bytes > 0).map(|l| format!("{} -> {} {}", l.from, l.to, mb(l.bytes))).collect();
-    println!("\n  traffic: {}", links.join(", "));
+    for (i, chunk) in links.chunks(3).enumerate() {
+        println!("{}{}", if i == 0 { "\n  traffic: " } else { "           " }, chunk.join(", "));
+    }
     println!(
         "  wall time: {} for the three roles ({} for the CA and listeners)\n",
         seconds(r.protocol_ms),
