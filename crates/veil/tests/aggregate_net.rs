@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 const PRESET: &str = "insecure_n2048_l4_dnum3";
 /// Training: an iteration takes four levels and the refresh needs room above them.
 const TRAIN_PRESET: &str = "n16384_l6_sec128";
-const FEATURES: usize = 10;
-const WIDTH: usize = 32;
+const FEATURES: usize = 30;
+const WIDTH: usize = 64;
 const TRAIN_ROWS: usize = 400;
 const A_ROWS: usize = 230;
 
@@ -194,4 +194,57 @@ fn networked_training_gives_both_parties_the_plaintext_model() {
     assert!((acc - acc_ref).abs() <= 1.0, "accuracy {acc} vs plaintext {acc_ref}");
     assert!(acc_ref > 85.0, "the reference itself did not learn ({acc_ref}%)");
     assert!(err < 1e-2, "weights differ from the plaintext reference by {err}");
+}
+
+#[cfg(unix)]
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill").args([sig, &child.0.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// Starts a training job, waits for B to answer its first refresh request, then applies `sig`
+/// to B: A and the server must stop with an error within the timeout and print nothing.
+/// Returns (A's, the server's) standard error.
+#[cfg(unix)]
+fn party_lost_mid_training(sig: &str) -> (String, String) {
+    use std::io::BufRead;
+    const TIMEOUT: u64 = 15;
+    let net = setup(TRAIN_PRESET, TIMEOUT, &train_table());
+    let [a, mut b, server] = start(&net);
+    let mut lines = std::io::BufReader::new(b.0.stderr.take().unwrap()).lines();
+    let t = Instant::now();
+    loop {
+        let line = lines.next().expect("B ended before its first refresh").unwrap();
+        if line.contains("refresh 1 answered") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(300), "B never reached the training");
+    }
+    signal(&b, sig);
+    let t = Instant::now();
+    let (ok_s, out_s, err_s) = finish(server, Duration::from_secs(120));
+    let (ok_a, out_a, err_a) = finish(a, Duration::from_secs(120));
+    assert!(!ok_s && !ok_a, "A or the server succeeded without B");
+    assert!(out_a.trim().is_empty() && out_s.trim().is_empty(), "a result was printed: {out_a} {out_s}");
+    assert!(t.elapsed() < Duration::from_secs(2 * TIMEOUT + 15), "A and the server took {:?} to give up", t.elapsed());
+    signal(&b, "-KILL");
+    (err_a, err_s)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_party_killed_mid_training_stops_the_others() {
+    let (err_a, err_s) = party_lost_mid_training("-KILL");
+    eprintln!("A: {err_a}\nserver: {err_s}");
+    assert!(err_s.contains("party-b") && err_s.contains("training stopped"), "server: {err_s}");
+    assert!(err_a.contains("server") || err_a.contains("party-b"), "A: {err_a}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_party_stalled_mid_training_stops_the_others_within_the_timeout() {
+    let (err_a, err_s) = party_lost_mid_training("-STOP");
+    eprintln!("A: {err_a}\nserver: {err_s}");
+    assert!(err_s.contains("party-b") && err_s.contains("timed out"), "server: {err_s}");
+    assert!(!err_a.is_empty(), "A stopped without a message");
 }

@@ -241,6 +241,9 @@ fn cts_from_bytes(params: &Parameters, bytes: &[u8], what: &str) -> anyhow::Resu
     unpack_blobs(bytes, what)?.iter().map(|b| Ciphertext::from_bytes(params, b).with_context(|| format!("malformed {what}"))).collect()
 }
 
+/// The most rows a party may announce (bounds what a peer's count makes this process allocate).
+const MAX_ROWS: usize = 1 << 22;
+
 /// The most refreshes a party answers per training iteration.
 const MAX_REFRESHES_PER_ITERATION: usize = 4;
 
@@ -410,6 +413,9 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
     if their_features != features {
         bail!("{peer_name} has {their_features} features, this party {features}");
     }
+    if their_rows > MAX_ROWS || rows.len() > MAX_ROWS {
+        bail!("more than {MAX_ROWS} rows per party ({peer_name}: {their_rows}, this party: {})", rows.len());
+    }
     send(&mut srv, &counts, &server_name, "row and feature counts")?;
     let total = rows.len().checked_add(their_rows).context("row count overflow")?;
     let first_row = if first { 0 } else { their_rows };
@@ -454,11 +460,12 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
         match msg.first().copied() {
             Some(MSG_STATISTICS) if statistics.is_none() => {
                 let cts = cts_from_bytes(&params, &msg[1..], "statistics")?;
-                if cts.len() != features + 1 {
-                    bail!("{server_name} sent {} statistics, expected {}", cts.len(), features + 1);
+                let expected = stats::packed_count(&params, job.width, features);
+                if cts.len() != expected {
+                    bail!("{server_name} sent {} statistics ciphertexts, expected {expected}", cts.len());
                 }
-                let plain = joint_decrypt(&session, &sk, key, &cts, &mut peer, &peer_name, "statistics", &mut rng)?;
-                statistics = Some(stats::statistics(&plain, features)?);
+                let slots = joint_decrypt(&session, &sk, key, &cts, &mut peer, &peer_name, "statistics", &mut rng)?;
+                statistics = Some(stats::statistics(&stats::unpack_statistics(&slots, job.width, features)?, features)?);
                 eprintln!("[party {party}] statistics decrypted");
                 if cfg.is_none() {
                     break;
@@ -571,7 +578,11 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     if u64_at(&cb, 8, "counts")? as usize != features {
         bail!("{a_name} and {b_name} announce different feature counts");
     }
-    let rows = (u64_at(&ca, 0, "counts")? as usize).checked_add(u64_at(&cb, 0, "counts")? as usize).context("row count overflow")?;
+    let (rows_a, rows_b) = (u64_at(&ca, 0, "counts")? as usize, u64_at(&cb, 0, "counts")? as usize);
+    if rows_a > MAX_ROWS || rows_b > MAX_ROWS {
+        bail!("more than {MAX_ROWS} rows per party ({a_name}: {rows_a}, {b_name}: {rows_b})");
+    }
+    let rows = rows_a + rows_b;
     let cfg = job.train.as_ref().map(|t| job.train_config(t, rows, features)).transpose()?;
     let pk = PublicKey::from_bytes(&params, &recv(&mut a, &a_name, "collective public key")?)?;
     let key = public_key_digest(&params, &pk);
@@ -611,4 +622,39 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     send(&mut b, &msg, &b_name, "encrypted model")?;
     eprintln!("[server] model sent");
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_round_trip_and_malformed_bytes_are_errors() {
+        let blobs = vec![vec![1u8, 2, 3], Vec::new(), vec![9u8; 300]];
+        let bytes = pack_blobs(&blobs);
+        assert_eq!(unpack_blobs(&bytes, "test").unwrap(), blobs);
+        for cut in 0..bytes.len() {
+            assert!(unpack_blobs(&bytes[..cut], "test").is_err(), "truncated at {cut}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(unpack_blobs(&long, "test").is_err());
+        let mut huge = bytes;
+        huge[4..12].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(unpack_blobs(&huge, "test").is_err());
+        assert!(unpack_blobs(&[0xff; 4], "test").is_err());
+    }
+
+    #[test]
+    fn tasks_default_to_inference() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.toml");
+        std::fs::write(&path, "preset = \"x\"\n").unwrap();
+        assert_eq!(task(&path).unwrap(), Task::Inference);
+        std::fs::write(&path, "task = \"aggregate\"\n").unwrap();
+        assert_eq!(task(&path).unwrap(), Task::Aggregate);
+        std::fs::write(&path, "task = \"mine\"\n").unwrap();
+        assert!(task(&path).is_err());
+    }
 }

@@ -26,7 +26,8 @@
 //!
 //! With a trusted third party instead of collective keys, `ttp-keygen` replaces the key
 //! generation steps and `ttp-decrypt` the partial decryptions and merge; `veil threshold party`
-//! and `veil threshold server` run the collective flow over TLS (see `cmd/party.rs`).
+//! and `veil threshold server` run the collective flow over TLS (see `cmd/party.rs`; with
+//! `task = "aggregate"` in the job, secure aggregation and training: `cmd/aggregate_net.rs`).
 
 use std::fs;
 use std::io::Write;
@@ -74,6 +75,10 @@ An MLP instead (B: a veil-ml model file; same keys; A's rows hold only the model
   veil threshold merge ... --ct job/r.ct --shares job/b.share --model job/m.enc --count 100 --json
 Over the network: `veil threshold server --job job.toml` and `veil threshold party --job job.toml
 --party 1|2 --input FILE` (job: preset, certs, timeout_secs, width, count, [[parties]], [server]).
+With `task = \"aggregate\"` in the job (and an optional [train] table: iterations, learning_rate),
+each party's FILE holds its rows (features, then a 0/1 label); the server computes count, mean,
+variance and covariance and trains a logistic regression on the encrypted rows (collective
+refreshes over the links); both parties print the same JSON {statistics, weights}.
 t-out-of-N (init --parties 3 --threshold 2, keys as above), then any 2 parties decrypt:
   veil threshold reshare-deal    --session S --dir job --party 1 --out out-1   (each party; send
                                  out-1/party-1.to-J.subshare to party J confidentially)
