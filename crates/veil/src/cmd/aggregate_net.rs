@@ -6,11 +6,13 @@
 //! generation (A draws the CRS seed and sends it to B and to the server, which needs it to
 //! finalise collective refreshes), exchange their row counts, and encrypt their rows and labels
 //! under the collective key in the layout of `veil_he::train` (A's rows first, then B's; the
-//! server adds the two owners' chunk ciphertexts). The server, which holds no secret, computes
-//! the encrypted sufficient statistics (`cmd/stats.rs`: count, sums, second moments) and, if
-//! the job has a `[train]` table, trains a logistic regression by encrypted gradient descent
-//! (`veil_he::train`). Whenever the weights run out of levels, the server sends them to both
-//! parties, each returns its refresh share (`veil_threshold::refresh`), and the server
+//! server adds the two owners' chunk ciphertexts). The server holds no key share; it does hold
+//! the CRS seed, so the shares' tags do not authenticate the parties against it (the TLS links
+//! name every sender). It computes the encrypted sufficient statistics (`cmd/stats.rs`: count,
+//! sums, second moments) and, if the job has a `[train]` table, trains a logistic regression by
+//! encrypted gradient descent (`veil_he::train`). Whenever a ciphertext of the training runs
+//! out of levels (the weights, or logits), the server sends it to both parties, each returns
+//! its refresh share (`veil_threshold::refresh`) over its TLS link, and the server
 //! finalises the refreshed ciphertext. Finally both parties decrypt the statistics and the
 //! model: each sends its flooded partial decryption to the other and both merge the same two
 //! released shares, so that both print the same JSON
@@ -47,7 +49,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -392,6 +394,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
     let mut peer = take(&mut channels, 1 - index, &peer_name)?;
     let mut srv = take(&mut channels, 2, &server_name)?;
     eprintln!("[party {party}] connected");
+    let started = Instant::now();
 
     // CRS (A to B and the server), then row and feature counts (public: the statistics carry them).
     let crs = if first {
@@ -426,7 +429,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
     let steps = job_steps(&params, job.width, features, cfg.as_ref())?;
     let (sk, pk, rlk, gks) = collective_keys(&session, me, &mut peer, &peer_name, &steps, &mut rng)?;
     let key = public_key_digest(&params, &pk);
-    eprintln!("[party {party}] collective keys ready ({})", key.short_hex());
+    eprintln!("[party {party}] collective keys ready ({}) after {:.2} s", key.short_hex(), started.elapsed().as_secs_f64());
     if first {
         send(&mut srv, &pk.to_bytes(&params), &server_name, "collective public key")?;
         send(&mut srv, &rlk.to_bytes(&params), &server_name, "relinearisation key")?;
@@ -568,6 +571,7 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let mut a = take(&mut channels, 0, &a_name)?;
     let mut b = take(&mut channels, 1, &b_name)?;
     eprintln!("[server] connected");
+    let started = Instant::now();
     let crs = a.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {a_name}"))?;
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&crs);
@@ -595,22 +599,25 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let eval = Evaluator::new(&params);
     let x = add_chunks(&eval, xa, xb)?;
     let y = add_chunks(&eval, ya, yb)?;
-    eprintln!("[server] {rows} rows of {features} features in {} ciphertexts", x.len());
+    eprintln!("[server] {rows} rows of {features} features in {} ciphertexts ({:.2} s after connecting)", x.len(), started.elapsed().as_secs_f64());
+    let t = Instant::now();
 
     let stats_cts = stats::encrypted_statistics(&params, &x, job.width, features, &rlk, &gks)?;
     let mut msg = vec![MSG_STATISTICS];
     msg.extend_from_slice(&cts_to_bytes(&params, &stats_cts));
     send(&mut a, &msg, &a_name, "encrypted statistics")?;
     send(&mut b, &msg, &b_name, "encrypted statistics")?;
-    eprintln!("[server] statistics sent");
+    eprintln!("[server] statistics computed in {:.2} s and sent ({} ciphertext(s))", t.elapsed().as_secs_f64(), stats_cts.len());
     let Some(cfg) = cfg else {
         return Ok(());
     };
     let total = cfg.iterations;
     let mut refresher = NetRefresher { session: &session, key, links: [(&mut a, a_name.clone()), (&mut b, b_name.clone())], nonce: 0, failure: None };
-    let mut progress = |done: usize| eprintln!("[server] training iteration {done}/{total}");
+    let t = Instant::now();
+    let mut progress = |done: usize| eprintln!("[server] training iteration {done}/{total} ({:.2} s)", t.elapsed().as_secs_f64());
     let trained = veil_he::train::train_logistic_regression(&eval, &rlk, &gks, &x, &y, &cfg, &mut refresher, &mut progress);
     let failure = refresher.failure.take();
+    let refreshes = refresher.nonce;
     let weights = match (trained, failure) {
         (Ok(w), _) => w,
         (Err(_), Some(net)) => return Err(net.context("training stopped")),
@@ -620,7 +627,7 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     msg.extend_from_slice(&weights.to_bytes(&params));
     send(&mut a, &msg, &a_name, "encrypted model")?;
     send(&mut b, &msg, &b_name, "encrypted model")?;
-    eprintln!("[server] model sent");
+    eprintln!("[server] model trained in {:.2} s with {} collective refreshes, sent", t.elapsed().as_secs_f64(), refreshes);
     Ok(())
 }
 

@@ -102,18 +102,22 @@ pub fn encrypted_statistics(
     for ct in rest {
         total = eval.add(&total, ct)?;
     }
-    let mut out = vec![row_sum(&eval, params, &total, width, gks)?];
-    for k in 0..features {
-        let mut acc: Option<Ciphertext> = None;
-        for x in chunks {
-            let shifted = if k == 0 { x.clone() } else { eval.rotate(x, k as i64, gks)? };
-            let p = eval.mul_relin_rescale(x, &shifted, rlk)?;
-            acc = Some(match acc {
-                Some(a) => eval.add(&a, &p)?,
-                None => p,
-            });
+    // Per chunk: the F shifts from one hoisted decomposition; per shift: the degree-2 products
+    // of every chunk summed before one relinearisation and rescaling.
+    let shifts: Vec<i64> = (0..features as i64).collect();
+    let mut products: Vec<Option<Ciphertext>> = vec![None; features];
+    for x in chunks {
+        for (acc, shifted) in products.iter_mut().zip(eval.rotate_hoisted(x, &shifts, gks)?) {
+            let p = eval.multiply(x, &shifted)?;
+            match acc {
+                Some(a) => eval.add_assign(a, &p)?,
+                None => *acc = Some(p),
+            }
         }
-        let acc = acc.context("no encrypted rows")?;
+    }
+    let mut out = vec![row_sum(&eval, params, &total, width, gks)?];
+    for acc in products {
+        let acc = eval.rescale(&eval.relinearize(&acc.context("no encrypted rows")?, rlk)?)?;
         out.push(row_sum(&eval, params, &acc, width, gks)?);
     }
     pack_statistics(&eval, &out, width, features)
