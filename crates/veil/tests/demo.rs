@@ -48,7 +48,12 @@ fn json(args: &[&str]) -> serde_json::Value {
 
 /// The inspectorate's decrypted scores equal the plaintext monitor's within the threshold
 /// decryption error, and every alarm is the same.
-fn check_monitor(v: &serde_json::Value, rows: usize, tolerance: f64) {
+///
+/// The error is dominated by the operator's smudging noise (σ = 2^20 at scale 2^40: about
+/// 3·10^-4 at most over 8192 slots, `veil_threshold::Smudging::expected_max_slot_error`),
+/// absolute, plus a relative CKKS rounding error far below 10^-6 for large faulty scores.
+fn check_monitor(v: &serde_json::Value, rows: usize) {
+    let tolerance = |plain: f64| 2e-3 + 1e-6 * plain.abs();
     assert_eq!(v["mode"], "monitor");
     let samples = v["samples"].as_array().unwrap();
     assert_eq!(samples.len(), rows);
@@ -57,11 +62,13 @@ fn check_monitor(v: &serde_json::Value, rows: usize, tolerance: f64) {
     for s in samples {
         let (t2, t2p) = (s["t2"].as_f64().unwrap(), s["t2_plaintext"].as_f64().unwrap());
         let (spe, spep) = (s["spe"].as_f64().unwrap(), s["spe_plaintext"].as_f64().unwrap());
-        assert!((t2 - t2p).abs() <= tolerance * t2p.abs().max(1.0), "T² {s}");
-        assert!((spe - spep).abs() <= tolerance * spep.abs().max(1.0), "SPE {s}");
+        assert!((t2 - t2p).abs() <= tolerance(t2p), "T² {s}");
+        assert!((spe - spep).abs() <= tolerance(spep), "SPE {s}");
         assert_eq!(s["alarm_t2"].as_bool().unwrap(), t2p > limit_t2, "{s}");
         assert_eq!(s["alarm_spe"].as_bool().unwrap(), spep > limit_spe, "{s}");
     }
+    // In the windows tested here no plaintext score lies closer than 7.8·10^-3 to its limit
+    // (25 times the largest decryption error), so identical alarms is a deterministic check.
     assert_eq!(v["alarms_identical"], true);
     assert!(v["alarm_mismatches"].as_array().unwrap().is_empty());
     // Every role took part over its own TLS links: six directions carried bytes.
@@ -73,7 +80,7 @@ fn check_monitor(v: &serde_json::Value, rows: usize, tolerance: f64) {
 fn secure_monitor_matches_plaintext_monitor_on_a_fault() {
     // Insecure small ring (fast in CI): 176 samples = 160 normal + 16 after the onset of IDV(1).
     let v = json(&["demo", "--preset", "insecure_n2048_l4_dnum3", "--rows", "176", "--fault", "1", "--json"]);
-    check_monitor(&v, 176, 1e-3);
+    check_monitor(&v, 176);
     assert_eq!(v["normal"]["samples"], 160);
     assert_eq!(v["faulty"]["samples"], 16);
     assert_eq!((v["faulty"]["first_sample"].as_u64(), v["faulty"]["last_sample"].as_u64()), (Some(161), Some(176)));
@@ -91,7 +98,7 @@ fn secure_monitor_default_preset() {
     let v = json(&["demo", "--rows", "192", "--fault", "4", "--json"]);
     assert_eq!(v["preset"], "n16384_l6_sec128");
     assert_eq!(v["secure"], true);
-    check_monitor(&v, 192, 1e-4);
+    check_monitor(&v, 192);
     assert!(v["faulty"]["spe_alarms"].as_u64().unwrap() >= 24, "{}", v["faulty"]);
 }
 

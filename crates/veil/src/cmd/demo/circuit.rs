@@ -198,3 +198,41 @@ fn accumulate(ev: &Evaluator, acc: &mut Option<Ciphertext>, term: Ciphertext) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use veil_ckks::ParametersLiteral;
+
+    #[test]
+    fn score_slots_are_distinct_and_samples_round_trip() {
+        let params = Parameters::new(ParametersLiteral::insecure_n2048_l4_dnum3()).unwrap();
+        let layout = Layout::new(&params, 20).unwrap();
+        assert_eq!((layout.per_ct, layout.ciphertexts()), (16, 2));
+        let mut seen = std::collections::HashSet::new();
+        for r in 0..layout.per_ct {
+            assert!(seen.insert(layout.t2_slot(r)) && seen.insert(layout.spe_slot(r)));
+        }
+        let samples: Vec<Sample> = (0..20)
+            .map(|i| Sample { index: i + 1, fault_active: false, readings: std::array::from_fn(|c| (i * 100 + c) as f64) })
+            .collect();
+        let v = layout.pack_readings(&samples, 1);
+        assert_eq!(v[3 * BLOCK + 7], 1907.0);
+        assert_eq!(v[4 * BLOCK], 0.0);
+        let mut slots = vec![0.0; layout.slots];
+        for r in 0..layout.per_ct {
+            slots[layout.t2_slot(r)] = r as f64;
+            slots[layout.spe_slot(r)] = -(r as f64);
+        }
+        let scores = layout.unpack_scores(&slots, 1);
+        assert_eq!(scores.len(), 4);
+        assert!(scores.iter().enumerate().all(|(r, &(t, q))| t == r as f64 && q == -(r as f64)));
+    }
+
+    #[test]
+    fn shallow_presets_are_refused() {
+        let params = Parameters::new(ParametersLiteral::insecure_n1024_l2()).unwrap();
+        assert!(Layout::new(&params, 8).is_err());
+    }
+}

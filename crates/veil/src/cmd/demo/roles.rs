@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::ProgressBar;
+use rayon::prelude::*;
 use serde::Serialize;
 use veil_channel::{Channel, ChannelConfig};
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, Plaintext, PublicKey, RelinearizationKey};
@@ -359,7 +360,7 @@ fn server(job: &Job, operator_addr: SocketAddr, inspectorate_addr: SocketAddr, i
     let eval = Evaluator::new(params);
     let encoder = Encoder::new(params);
     let circuit = MonitorCircuit { params, eval: &eval, encoder: &encoder, rlk: &rlk, gks: &gks, layout: job.layout };
-    let results = readings.iter().enumerate().map(|(c, x)| circuit.evaluate(x, &model, c)).collect::<anyhow::Result<Vec<_>>>()?;
+    let results = readings.par_iter().enumerate().map(|(c, x)| circuit.evaluate(x, &model, c)).collect::<anyhow::Result<Vec<_>>>()?;
     log.done(&format!("evaluate T² and SPE ({}, depth {DEPTH})", ciphertexts(results.len())), t, &[&op, &insp]);
 
     let t = log.start("results to both parties", &[&op, &insp]);
