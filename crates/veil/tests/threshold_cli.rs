@@ -158,6 +158,25 @@ fn any_two_of_three_parties_decrypt_and_one_alone_cannot() {
             std::fs::rename(outbox.join(&name), inbox.join(&name)).unwrap();
         }
     }
+    // A tampered sub-share, and one addressed to another party, are rejected by name.
+    let bad = job.dir.path().join("inbox-bad");
+    std::fs::create_dir(&bad).unwrap();
+    for i in 1..=3u32 {
+        let name = format!("party-{i}.to-1.subshare");
+        std::fs::copy(job.dir.path().join("inbox-1").join(&name), bad.join(&name)).unwrap();
+    }
+    let target = bad.join("party-2.to-1.subshare");
+    let mut bytes = std::fs::read(&target).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&target, &bytes).unwrap();
+    let err = job.fails("reshare-combine", Some(1), &s(&["--inbox", &p(&bad)]));
+    assert!(err.contains("authentication tag mismatch") && err.contains("party-2.to-1"), "{err}");
+    std::fs::copy(job.dir.path().join("inbox-3").join("party-2.to-3.subshare"), &target).unwrap();
+    let err = job.fails("reshare-combine", Some(1), &s(&["--inbox", &p(&bad)]));
+    assert!(err.contains("Shamir sub-share from party #2"), "{err}");
+    assert!(!job.keys(1).join("party-1.tshare").exists());
+
     for j in 1..=3u32 {
         let inbox = job.dir.path().join(format!("inbox-{j}"));
         job.ok("reshare-combine", Some(j), &s(&["--inbox", &p(&inbox)]));
