@@ -125,6 +125,7 @@ fn demo_refuses_bad_options() {
         (&["demo", "--rows", "481"][..], "480 samples of run 1, 481 requested"),
         (&["demo", "--fault", "22"][..], "--fault"),
         (&["demo", "--components", "0"][..], "--components"),
+        (&["demo", "--timeout-secs", "0"][..], "--timeout-secs"),
         (&["demo", "--preset", "toy"][..], "unknown preset"),
         (&["demo", "--preset", "n8192_l2_sec128"][..], "levels"),
         (&["demo", "--data", "/nonexistent/tep"][..], "/nonexistent/tep"),

@@ -207,6 +207,7 @@ fn run_monitor(args: &DemoArgs, dir: PathBuf) -> anyhow::Result<()> {
     let preset = args.preset.clone().unwrap_or_else(|| "n16384_l6_sec128".into());
     let rows = args.rows.unwrap_or(320);
     ensure!((1..=MAX_ROWS).contains(&rows), "--rows must be between 1 and {MAX_ROWS} (got {rows})");
+    ensure!(args.timeout_secs >= 1, "--timeout-secs must be at least 1");
     let fault_description =
         *FAULTS.get(args.fault as usize).with_context(|| format!("--fault must be 0..=21 (got {})", args.fault))?;
     let literal = ParametersLiteral::preset(&preset).with_context(|| {
@@ -227,7 +228,7 @@ fn run_monitor(args: &DemoArgs, dir: PathBuf) -> anyhow::Result<()> {
 
     let params = Parameters::new(literal)?;
     let layout = Layout::new(&params, rows)?;
-    let readings = (0..layout.ciphertexts()).map(|c| layout.pack_readings(&window, c)).collect();
+    let readings: Vec<Vec<f64>> = (0..layout.ciphertexts()).map(|c| layout.pack_readings(&window, c)).collect();
     let model = encode_model(&params, &layout, &model_vectors(&layout, &monitor))?;
 
     let progress = ProgressBar::with_draw_target(Some(PROGRESS_STEPS), ProgressDrawTarget::stderr());
@@ -238,13 +239,11 @@ fn run_monitor(args: &DemoArgs, dir: PathBuf) -> anyhow::Result<()> {
     let job = Job {
         params: params.clone(),
         layout,
-        readings,
-        model,
         timeout: Duration::from_secs(args.timeout_secs),
         progress: progress.clone(),
         epoch: Instant::now(),
     };
-    let outcome = roles::run(job);
+    let outcome = roles::run(job, readings, model);
     progress.finish_and_clear();
     let outcome = outcome?;
     ensure!(outcome.scores.len() == rows, "the inspectorate decoded {} scores for {rows} samples", outcome.scores.len());

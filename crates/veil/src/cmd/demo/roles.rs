@@ -75,14 +75,10 @@ pub struct Outcome {
     pub protocol_ms: f64,
 }
 
-/// Inputs of the run: each role sees only its own.
+/// What every role knows about the run (the private inputs are passed to their owner only).
 pub struct Job {
     pub params: Arc<Parameters>,
     pub layout: Layout,
-    /// The operator's slot vectors (one per reading ciphertext).
-    pub readings: Vec<Vec<f64>>,
-    /// The inspectorate's encoded monitor.
-    pub model: Vec<Plaintext>,
     pub timeout: Duration,
     pub progress: ProgressBar,
     /// The start of the run (steps are timed from it).
@@ -252,7 +248,8 @@ struct InspectorateResult {
     key_id: String,
 }
 
-fn operator(job: &Job, listener: &Listener, config: &ChannelConfig) -> anyhow::Result<RoleResult> {
+/// `readings`: the operator's slot vectors, one per reading ciphertext.
+fn operator(job: &Job, readings: &[Vec<f64>], listener: &Listener, config: &ChannelConfig) -> anyhow::Result<RoleResult> {
     let params = &job.params;
     let (a, name_a) = listener.accept_one_of(config.clone(), &[INSPECTORATE.into(), SERVER.into()])?;
     let (b, _) = listener.accept_one_of(config.clone(), &[if name_a == SERVER { INSPECTORATE } else { SERVER }.into()])?;
@@ -271,8 +268,7 @@ fn operator(job: &Job, listener: &Listener, config: &ChannelConfig) -> anyhow::R
 
     let t = log.start("encrypt readings", &[&peer, &srv]);
     let encoder = Encoder::new(params);
-    let pts = job
-        .readings
+    let pts = readings
         .iter()
         .map(|v| encoder.encode(v, params.max_level(), params.default_scale()))
         .collect::<Result<Vec<_>, _>>()?;
@@ -296,8 +292,10 @@ fn operator(job: &Job, listener: &Listener, config: &ChannelConfig) -> anyhow::R
     Ok(RoleResult { steps, links })
 }
 
+/// `model`: the inspectorate's encoded monitor.
 fn inspectorate(
     job: &Job,
+    model: &[Plaintext],
     listener: &Listener,
     operator_addr: SocketAddr,
     identity: &Identity,
@@ -315,7 +313,7 @@ fn inspectorate(
     let key_id = public_key_digest(params, &keys.pk);
 
     let t = log.start("encrypt monitor", &[&peer, &srv]);
-    let cts = encrypt_all(params, &keys.pk, &job.model, &mut rng)?;
+    let cts = encrypt_all(params, &keys.pk, model, &mut rng)?;
     send_cts(&mut srv, params, &cts, "encrypted monitor")?;
     log.done(&format!("encrypt monitor ({})", ciphertexts(cts.len())), t, &[&peer, &srv]);
 
@@ -378,8 +376,9 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, anyhow::Result<T>>, who: &s
     handle.join().map_err(|_| anyhow::anyhow!("the {who} thread panicked"))
 }
 
-/// Runs the three roles over loopback TLS and returns the inspectorate's view plus the log.
-pub fn run(job: Job) -> anyhow::Result<Outcome> {
+/// Runs the three roles over loopback TLS, the operator with its `readings` and the
+/// inspectorate with its `model`, and returns the inspectorate's view plus the log.
+pub fn run(job: Job, readings: Vec<Vec<f64>>, model: Vec<Plaintext>) -> anyhow::Result<Outcome> {
     let t_setup = Instant::now();
     let pki_dir = tempfile::tempdir().context("creating a temporary directory for the demo's CA")?;
     pki::create_local(pki_dir.path(), &[OPERATOR, INSPECTORATE, SERVER])?;
@@ -395,8 +394,8 @@ pub fn run(job: Job) -> anyhow::Result<Outcome> {
 
     let t_run = Instant::now();
     let (op_res, insp_res, srv_res) = std::thread::scope(|s| {
-        let op = s.spawn(|| operator(&job, &op_listener, &config));
-        let insp = s.spawn(|| inspectorate(&job, &insp_listener, op_addr, &insp_id, &config));
+        let op = s.spawn(|| operator(&job, &readings, &op_listener, &config));
+        let insp = s.spawn(|| inspectorate(&job, &model, &insp_listener, op_addr, &insp_id, &config));
         let srv = s.spawn(|| server(&job, op_addr, insp_addr, &srv_id, &config));
         (join(op, OPERATOR), join(insp, INSPECTORATE), join(srv, SERVER))
     });
