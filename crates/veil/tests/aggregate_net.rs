@@ -37,6 +37,11 @@ fn free_ports() -> Vec<u16> {
 /// The job file (`train`: the `[train]` table, or empty for statistics only) and the parties'
 /// CSV files (features, label).
 fn setup(preset: &str, timeout_secs: u64, train: &str) -> Net {
+    setup_with(preset, timeout_secs, train, false)
+}
+
+/// [`setup`], over a file mailbox instead of TLS links when `mailbox`.
+fn setup_with(preset: &str, timeout_secs: u64, train: &str, mailbox: bool) -> Net {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/tabular/breast_cancer.csv");
     let (set, held) = veil_ml::data::breast_cancer_split(&data, TRAIN_ROWS, 17).unwrap();
     let take = |x: &veil_ml::Matrix, n: usize| -> Vec<Vec<f64>> { (0..n).map(|i| x.row(i)[..FEATURES].to_vec()).collect() };
@@ -50,11 +55,11 @@ fn setup(preset: &str, timeout_secs: u64, train: &str) -> Net {
     veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
     let ports = free_ports();
     let job = dir.path().join("job.toml");
+    let link = if mailbox { format!("mailbox = \"{}\"", dir.path().join("mailbox").display()) } else { format!("certs = \"{}\"", certs.display()) };
     let text = format!(
-        "task = \"aggregate\"\npreset = \"{preset}\"\ncerts = \"{}\"\ntimeout_secs = {timeout_secs}\nwidth = {WIDTH}\n{train}\n\
+        "task = \"aggregate\"\npreset = \"{preset}\"\n{link}\ntimeout_secs = {timeout_secs}\nwidth = {WIDTH}\n{train}\n\
          [[parties]]\nname = \"party-a\"\naddr = \"127.0.0.1:{}\"\n[[parties]]\nname = \"party-b\"\naddr = \"127.0.0.1:{}\"\n\
          [server]\nname = \"server\"\naddr = \"127.0.0.1:{}\"\n",
-        certs.display(),
         ports[0],
         ports[1],
         ports[2]
@@ -170,7 +175,16 @@ fn train_table() -> String {
 
 #[test]
 fn networked_training_gives_both_parties_the_plaintext_model() {
-    let net = setup(TRAIN_PRESET, 120, &train_table());
+    training_gives_both_parties_the_plaintext_model(false);
+}
+
+#[test]
+fn training_over_a_file_mailbox_gives_both_parties_the_plaintext_model() {
+    training_gives_both_parties_the_plaintext_model(true);
+}
+
+fn training_gives_both_parties_the_plaintext_model(mailbox: bool) {
+    let net = setup_with(TRAIN_PRESET, 120, &train_table(), mailbox);
     let t = Instant::now();
     let [a, b, server] = start(&net);
     let (ok_a, out_a, err_a) = finish(a, Duration::from_secs(600));
@@ -181,6 +195,10 @@ fn networked_training_gives_both_parties_the_plaintext_model() {
     assert!(ok_s, "server failed: {err_s}");
     eprintln!("three processes done in {:.1} s; server log:\n{err_s}", t.elapsed().as_secs_f64());
     assert_eq!(out_a, out_b, "A and B print different results");
+    if mailbox {
+        let files = std::fs::read_dir(net.dir.path().join("mailbox")).unwrap().count();
+        assert!(files > 50, "only {files} files in the mailbox");
+    }
     let v: serde_json::Value = serde_json::from_str(out_a.trim()).unwrap();
     check_statistics(&v, &net.rows);
     let w: Vec<f64> = v["weights"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();

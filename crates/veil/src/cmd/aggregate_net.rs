@@ -18,6 +18,10 @@
 //! released shares, so that both print the same JSON
 //! (`{"statistics": {count, mean, variance, covariance}, "weights": [w_1, …, w_F, bias]}`).
 //!
+//! With `mailbox = "DIR"` instead of `certs`, the three members exchange the same messages as
+//! files in `DIR` (`veil_transport::file`: integrity-checked, for air-gapped sites whose media
+//! travel by courier; not authenticated, so the courier must be trusted or the files signed).
+//!
 //! Every wait is bounded by the job's `timeout_secs`: a party that disconnects or stalls makes
 //! the others stop with an error naming it, and nothing is printed. A party answers at most
 //! `4·iterations` refresh requests, each with a fresh nonce, so the number of flooded shares
@@ -26,7 +30,7 @@
 //! ```toml
 //! task = "aggregate"
 //! preset = "n16384_l6_sec128"
-//! certs = "pki"
+//! certs = "pki"            # or: mailbox = "exchange" (files instead of TLS links)
 //! timeout_secs = 60
 //! width = 64               # slots per row: a power of two >= 2·features (statistics)
 //! [train]                  # optional: without it, statistics only
@@ -64,6 +68,7 @@ use veil_threshold::{
     merge, public_key_digest, DecryptionShare, Digest, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share, Smudging,
 };
 use veil_transport::mesh::{establish, PeerSpec};
+use veil_transport::file::FileChannel;
 use veil_transport::{Identity, TlsChannel};
 
 use super::stats::{self, Statistics};
@@ -95,7 +100,8 @@ pub fn task(path: &Path) -> anyhow::Result<Task> {
 #[derive(Debug, Deserialize)]
 struct Endpoint {
     name: String,
-    addr: SocketAddr,
+    /// Listening address (TLS links; not needed with a mailbox).
+    addr: Option<SocketAddr>,
 }
 
 /// Training options of the job (`[train]`); the optional ones default to
@@ -116,7 +122,10 @@ fn default_timeout() -> u64 {
 #[derive(Debug, Deserialize)]
 struct AggregateJob {
     preset: String,
-    certs: PathBuf,
+    /// CA and certificates of the TLS links.
+    certs: Option<PathBuf>,
+    /// A directory used as a mailbox instead of TLS links (air-gapped sites).
+    mailbox: Option<PathBuf>,
     #[serde(default = "default_timeout")]
     timeout_secs: u64,
     width: usize,
@@ -138,6 +147,12 @@ impl AggregateJob {
         if job.train.as_ref().is_some_and(|t| t.iterations == 0) {
             bail!("[train] needs iterations >= 1");
         }
+        if job.certs.is_some() == job.mailbox.is_some() {
+            bail!("give either `certs` (TLS links) or `mailbox` (a directory of files), not both or neither");
+        }
+        if job.certs.is_some() && job.parties.iter().chain([&job.server]).any(|e| e.addr.is_none()) {
+            bail!("TLS links need an `addr` for every party and the server");
+        }
         Ok(job)
     }
 
@@ -150,18 +165,33 @@ impl AggregateJob {
         self.parties.get(member).unwrap_or(&self.server).name.clone()
     }
 
-    /// Connects mesh member `me` (0: A, 1: B, 2: server) to the others.
-    fn connect(&self, me: usize, params: &Parameters) -> anyhow::Result<Vec<Option<TlsChannel>>> {
-        let mesh: Vec<PeerSpec> = self
-            .parties
-            .iter()
-            .chain(std::iter::once(&self.server))
-            .enumerate()
-            .map(|(id, e)| PeerSpec { id, name: e.name.clone(), addr: e.addr })
-            .collect();
-        let identity = Identity::load(&self.certs, &mesh[me].name)?;
+    /// Connects mesh member `me` (0: A, 1: B, 2: server) to the others: TLS links, or a file
+    /// mailbox per pair of members in the job's `mailbox` directory.
+    fn connect(&self, me: usize, params: &Parameters) -> anyhow::Result<Vec<Option<Link>>> {
         let config = ChannelConfig::new(params.fingerprint()).with_timeout(Duration::from_secs(self.timeout_secs));
-        Ok(establish(me, &mesh, &identity, config)?)
+        let members: Vec<&Endpoint> = self.parties.iter().chain(std::iter::once(&self.server)).collect();
+        if let Some(dir) = &self.mailbox {
+            let my_name = &members[me].name;
+            return members
+                .iter()
+                .enumerate()
+                .map(|(id, e)| {
+                    if id == me {
+                        return Ok(None);
+                    }
+                    let ch = FileChannel::open(dir, my_name, &e.name, config.clone()).with_context(|| format!("opening the mailbox to {}", e.name))?;
+                    Ok(Some(Link::File(ch)))
+                })
+                .collect();
+        }
+        let certs = self.certs.as_ref().context("no `certs` for the TLS links")?;
+        let mesh = members
+            .iter()
+            .enumerate()
+            .map(|(id, e)| Ok(PeerSpec { id, name: e.name.clone(), addr: e.addr.with_context(|| format!("no addr for {}", e.name))? }))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let identity = Identity::load(certs, &mesh[me].name)?;
+        Ok(establish(me, &mesh, &identity, config)?.into_iter().map(|c| c.map(|c| Link::Tls(Box::new(c)))).collect())
     }
 
     /// The trainer's configuration for `rows` rows of `features` features.
@@ -189,16 +219,41 @@ fn job_steps(params: &Parameters, width: usize, features: usize, cfg: Option<&Lo
     Ok(steps)
 }
 
-fn take(channels: &mut [Option<TlsChannel>], id: usize, name: &str) -> anyhow::Result<TlsChannel> {
+/// A link between two members of the job: TLS, or a file mailbox, which is closed (an end
+/// marker for the peer) when the link is dropped, on success or failure alike.
+enum Link {
+    Tls(Box<TlsChannel>),
+    File(FileChannel),
+}
+
+impl Link {
+    fn channel(&mut self) -> &mut dyn Channel {
+        match self {
+            Link::Tls(c) => c,
+            Link::File(c) => c,
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Link::File(c) = self {
+            let _ = c.close();
+        }
+    }
+}
+
+fn take(channels: &mut [Option<Link>], id: usize, name: &str) -> anyhow::Result<Link> {
     channels.get_mut(id).and_then(Option::take).with_context(|| format!("no link to {name}"))
 }
 
-fn send(ch: &mut TlsChannel, bytes: &[u8], to: &str, what: &str) -> anyhow::Result<()> {
+fn send(link: &mut Link, bytes: &[u8], to: &str, what: &str) -> anyhow::Result<()> {
+    let ch = link.channel();
     ch.send(bytes).and_then(|_| ch.flush()).with_context(|| format!("sending {what} to {to}"))
 }
 
-fn recv(ch: &mut TlsChannel, from: &str, what: &str) -> anyhow::Result<Vec<u8>> {
-    ch.recv().with_context(|| format!("waiting for {what} from {from}"))
+fn recv(link: &mut Link, from: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+    link.channel().recv().with_context(|| format!("waiting for {what} from {from}"))
 }
 
 /// Several byte strings as one message: `count u32 | (length u64 | bytes)*`.
@@ -255,7 +310,7 @@ const MSG_REFRESH: u8 = 2;
 const MSG_MODEL: u8 = 3;
 
 /// Party 1 sends first, party 2 receives first (no simultaneous large sends).
-fn exchange(ch: &mut TlsChannel, first: bool, mine: &[u8], peer: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+fn exchange(ch: &mut Link, first: bool, mine: &[u8], peer: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     if first {
         send(ch, mine, peer, what)?;
         recv(ch, peer, what)
@@ -266,7 +321,7 @@ fn exchange(ch: &mut TlsChannel, first: bool, mine: &[u8], peer: &str, what: &st
     }
 }
 
-fn exchange_share<R: Round>(session: &Session, ch: &mut TlsChannel, first: bool, mine: &Share<R>, peer: &str) -> anyhow::Result<Share<R>> {
+fn exchange_share<R: Round>(session: &Session, ch: &mut Link, first: bool, mine: &Share<R>, peer: &str) -> anyhow::Result<Share<R>> {
     let what = format!("{:?} share", R::KIND);
     let theirs = exchange(ch, first, &mine.to_bytes(session), peer, &what)?;
     Share::<R>::from_bytes(session, &theirs).with_context(|| format!("{what} from {peer}"))
@@ -274,10 +329,10 @@ fn exchange_share<R: Round>(session: &Session, ch: &mut TlsChannel, first: bool,
 
 /// The collective keys of two parties over their link: this party's bound secret share, the
 /// public key, the relinearisation key and the rotation keys for `steps`.
-pub fn collective_keys(
+fn collective_keys(
     session: &Session,
     me: PartyId,
-    peer: &mut TlsChannel,
+    peer: &mut Link,
     peer_name: &str,
     steps: &[i64],
     rng: &mut Prng,
@@ -350,7 +405,7 @@ fn joint_decrypt(
     sk: &SecretShare,
     key: Digest,
     cts: &[Ciphertext],
-    peer: &mut TlsChannel,
+    peer: &mut Link,
     peer_name: &str,
     what: &str,
     rng: &mut Prng,
@@ -403,7 +458,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
         send(&mut srv, &seed.0, &server_name, "CRS seed")?;
         seed
     } else {
-        let b = peer.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {peer_name}"))?;
+        let b = peer.channel().recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {peer_name}"))?;
         let mut s = [0u8; 32];
         s.copy_from_slice(&b);
         Seed(s)
@@ -521,7 +576,7 @@ fn add_chunks(eval: &Evaluator, a: Vec<Ciphertext>, b: Vec<Ciphertext>) -> anyho
 struct NetRefresher<'a> {
     session: &'a Session,
     key: Digest,
-    links: [(&'a mut TlsChannel, String); 2],
+    links: [(&'a mut Link, String); 2],
     nonce: u64,
     failure: Option<anyhow::Error>,
 }
@@ -572,7 +627,7 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let mut b = take(&mut channels, 1, &b_name)?;
     eprintln!("[server] connected");
     let started = Instant::now();
-    let crs = a.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {a_name}"))?;
+    let crs = a.channel().recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {a_name}"))?;
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&crs);
     let session = Session::new(&params, Seed(seed), &[PartyId(1), PartyId(2)])?;

@@ -78,7 +78,8 @@ Over the network: `veil threshold server --job job.toml` and `veil threshold par
 With `task = \"aggregate\"` in the job (and an optional [train] table: iterations, learning_rate),
 each party's FILE holds its rows (features, then a 0/1 label); the server computes count, mean,
 variance and covariance and trains a logistic regression on the encrypted rows (collective
-refreshes over the links); both parties print the same JSON {statistics, weights}.
+refreshes over the links); both parties print the same JSON {statistics, weights}. With
+`mailbox = \"DIR\"` instead of `certs`, the three processes exchange files in DIR (air-gapped).
 t-out-of-N (init --parties 3 --threshold 2, keys as above), then any 2 parties decrypt:
   veil threshold reshare-deal    --session S --dir job --party 1 --out out-1   (each party; send
                                  out-1/party-1.to-J.subshare to party J confidentially)
