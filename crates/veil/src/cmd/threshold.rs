@@ -80,18 +80,19 @@ each party's FILE holds its rows (features, then a 0/1 label); the server comput
 variance and covariance and trains a logistic regression on the encrypted rows (collective
 refreshes over the links); both parties print the same JSON {statistics, weights}. With
 `mailbox = \"DIR\"` instead of `certs`, the three processes exchange files in DIR (air-gapped).
-t-out-of-N (init --parties 3 --threshold 2, keys as above), then any 2 parties decrypt:
-  veil threshold reshare-deal    --session S --dir job --party 1 --out out-1   (each party; send
-                                 out-1/party-1.to-J.subshare to party J confidentially)
-  veil threshold reshare-combine --session S --dir job --party J --inbox in-J  (each party)
-  veil threshold partial-decrypt --session S --dir job --party 3 --coalition 1,3 --ct job/r.ct --out job/3.share
-  veil threshold merge --session S --dir job --party 1 --coalition 1,3 --ct job/r.ct --shares job/3.share
-Key switching of a result to a target T (T alone decrypts):
-  veil threshold target-keygen --preset P --secret t.secret --public job/t.pk   (T)
-  veil threshold key-switch-share --session S --dir job --party 1 --ct job/r.ct --target job/t.pk --out job/ks-1
-                                 (each party, or --coalition of t parties in a t-out-of-N session)
-  veil threshold key-switch --session S --dir job --ct job/r.ct --target job/t.pk --shares job/ks-1 job/ks-2 --out job/r-t.ct
-  veil threshold target-decrypt --preset P --secret t.secret --ct job/r-t.ct
+t-out-of-N (init --parties 3 --threshold 2, keys as above; ... = --session S --dir job):
+  veil threshold reshare-deal    ... --party I --out out-I   (each party I; send the file
+                                 out-I/party-I.to-J.subshare to party J confidentially)
+  veil threshold reshare-combine ... --party J --inbox in-J  (each party J)
+  then any 2 decrypt, e.g. parties 1 and 3:
+  veil threshold partial-decrypt ... --party 3 --coalition 1,3 --ct r.ct --out 3.share
+  veil threshold merge ... --party 1 --coalition 1,3 --ct r.ct --shares 3.share
+Key switching of a result to a target T, who alone can decrypt it:
+  veil threshold target-keygen --preset P --secret t.secret --public t.pk      (T)
+  veil threshold key-switch-share ... --party I --ct r.ct --target t.pk --out ks-I
+                                 (every party, or a --coalition of t in a t-out-of-N session)
+  veil threshold key-switch ... --ct r.ct --target t.pk --shares ks-1 ks-2 --out rt.ct
+  veil threshold target-decrypt --preset P --secret t.secret --ct rt.ct         (T)
 Secret files (session, key shares, sub-shares, threshold shares, ephemeral secrets, the target's
 key) are written owner-only (0600) and never printed.";
 
