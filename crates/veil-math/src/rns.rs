@@ -133,6 +133,8 @@ pub struct BaseConverter {
     hat_inv_shoup: Vec<u64>,
     /// `Q̂_i mod b_j`, row-major by target `j`.
     hat_mod_dst: Vec<u64>,
+    /// Shoup companions of `hat_mod_dst`.
+    hat_mod_dst_shoup: Vec<u64>,
     /// `Q mod b_j`.
     q_mod_dst: Vec<u64>,
     /// `1 / q_i` in `f64`.
@@ -154,6 +156,11 @@ impl BaseConverter {
             dst: dst.to_vec(),
             hat_inv: basis.q_hat_inv.clone(),
             hat_inv_shoup: basis.q_hat_inv_shoup.clone(),
+            hat_mod_dst_shoup: dst
+                .iter()
+                .enumerate()
+                .flat_map(|(j, b)| hat_mod_dst[j * src.len()..(j + 1) * src.len()].iter().map(move |&h| b.shoup(h)))
+                .collect(),
             hat_mod_dst,
             q_mod_dst: dst.iter().map(|b| basis.product().rem_u64(b.value())).collect(),
             inv_src: src.iter().map(|m| 1.0 / m.value() as f64).collect(),
@@ -187,45 +194,63 @@ impl BaseConverter {
 
     fn convert_inner<const EXACT: bool>(&self, n: usize, input: &[u64], output: &mut [u64], scratch: &mut Vec<u64>) {
         let k = self.src.len();
-        scratch.resize(k * n, 0);
+        // scratch: y_i = [x_i · Q̂_i^{-1}]_{q_i} (k limbs), then, when EXACT, u = ⌊Σ_i y_i / q_i⌋.
+        scratch.resize((k + 1) * n, 0);
+        let (ys, us) = scratch.split_at_mut(k * n);
         for i in 0..k {
             let m = &self.src[i];
             let (w, ws) = (self.hat_inv[i], self.hat_inv_shoup[i]);
-            for (y, &x) in scratch[i * n..(i + 1) * n].iter_mut().zip(&input[i * n..(i + 1) * n]) {
+            for (y, &x) in ys[i * n..(i + 1) * n].iter_mut().zip(&input[i * n..(i + 1) * n]) {
                 *y = m.mul_shoup(x, w, ws);
+            }
+        }
+        let exact = EXACT && k > 1;
+        if exact {
+            us[..n].fill(0);
+            let mut frac = vec![0.0f64; n];
+            for i in 0..k {
+                let inv = self.inv_src[i];
+                for (f, &y) in frac.iter_mut().zip(&ys[i * n..(i + 1) * n]) {
+                    *f += y as f64 * inv;
+                }
+            }
+            for (u, f) in us[..n].iter_mut().zip(&frac) {
+                *u = *f as u64;
             }
         }
         for (j, b) in self.dst.iter().enumerate() {
             let row = &self.hat_mod_dst[j * k..(j + 1) * k];
             let out = &mut output[j * n..(j + 1) * n];
             if k == 1 {
-                // Single source modulus: x mod b_j (Q̂_0 = 1).
-                for (o, &y) in out.iter_mut().zip(&scratch[..n]) {
+                // Single source modulus: x mod b_j (Q̂_0 = 1), already exact.
+                for (o, &y) in out.iter_mut().zip(&ys[..n]) {
                     *o = b.reduce(y);
                 }
                 continue;
             }
-            let q_mod_b = self.q_mod_dst[j];
-            for (c, o) in out.iter_mut().enumerate() {
-                let mut acc = 0u128;
-                let mut frac = 0.0f64;
-                for (i, &h) in row.iter().enumerate() {
-                    let y = scratch[i * n + c];
-                    acc += y as u128 * h as u128;
-                    if EXACT {
-                        frac += y as f64 * self.inv_src[i];
+            // −Q mod b_j: adding u·(−Q) removes the multiple u·Q (u < k, so the term is small).
+            let neg_q = b.neg(self.q_mod_dst[j]);
+            if k <= 3 {
+                // k Shoup products below b_j plus u·(−Q mod b_j) < k·b_j: at most 2k·2^61 < 2^64.
+                let row_shoup = &self.hat_mod_dst_shoup[j * k..(j + 1) * k];
+                for (c, o) in out.iter_mut().enumerate() {
+                    let mut acc = if exact { us[c] * neg_q } else { 0 };
+                    for i in 0..k {
+                        acc += b.mul_shoup(ys[i * n + c], row[i], row_shoup[i]);
                     }
+                    *o = b.reduce(acc);
+                }
+                continue;
+            }
+            for (c, o) in out.iter_mut().enumerate() {
+                let mut acc = if exact { us[c] as u128 * neg_q as u128 } else { 0 };
+                for (i, &h) in row.iter().enumerate() {
+                    acc += ys[i * n + c] as u128 * h as u128;
                     if i % 15 == 14 {
                         acc = b.reduce_u128(acc) as u128;
                     }
                 }
-                let r = b.reduce_u128(acc);
-                *o = if EXACT {
-                    // u = ⌊Σ y_i / q_i⌋ < k, so u·(Q mod b) fits the modular multiply.
-                    b.sub(r, b.mul(frac as u64, q_mod_b))
-                } else {
-                    r
-                };
+                *o = b.reduce_u128(acc);
             }
         }
     }
