@@ -4,10 +4,12 @@
 //! rows; both parties receive the same results, equal to the plaintext reference.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use support::{finish, free_ports, p, signal, spawn, Child};
 
 /// Statistics only: one level is enough.
 const PRESET: &str = "insecure_n2048_l4_dnum3";
@@ -26,12 +28,6 @@ struct Net {
     labels: Vec<f64>,
     held_x: Vec<Vec<f64>>,
     held_y: Vec<f64>,
-}
-
-/// Three free loopback ports (bound and released; the children bind them right after).
-fn free_ports() -> Vec<u16> {
-    let ls: Vec<std::net::TcpListener> = (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
 /// The job file (`train`: the `[train]` table, or empty for statistics only) and the parties'
@@ -53,7 +49,7 @@ fn setup_with(preset: &str, timeout_secs: u64, train: &str, mailbox: bool) -> Ne
     let certs = dir.path().join("pki");
     std::fs::create_dir(&certs).unwrap();
     veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
-    let ports = free_ports();
+    let ports = free_ports(3);
     let job = dir.path().join("job.toml");
     let link = if mailbox { format!("mailbox = \"{}\"", dir.path().join("mailbox").display()) } else { format!("certs = \"{}\"", certs.display()) };
     let text = format!(
@@ -73,50 +69,6 @@ fn setup_with(preset: &str, timeout_secs: u64, train: &str, mailbox: bool) -> Ne
         std::fs::write(path, lines.join("\n")).unwrap();
     }
     Net { dir, job, csv, rows, labels, held_x, held_y }
-}
-
-/// A child process that is killed if the test ends before it does.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Child(Command::new(env!("CARGO_BIN_EXE_veil")).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
-}
-
-/// Waits for `child` at most `limit`; returns (success, stdout, stderr).
-fn finish(mut child: Child, limit: Duration) -> (bool, String, String) {
-    let start = Instant::now();
-    let mut out = String::new();
-    let mut err = String::new();
-    let mut stdout = child.0.stdout.take().unwrap();
-    let mut stderr = child.0.stderr.take();
-    // Drain stdout on a thread so that a large output cannot block the child.
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).unwrap();
-        s
-    });
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            out.push_str(&reader.join().unwrap());
-            if let Some(mut e) = stderr.take() {
-                e.read_to_string(&mut err).unwrap();
-            }
-            return (status.success(), out, err);
-        }
-        assert!(start.elapsed() < limit, "child still running after {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 fn start(net: &Net) -> [Child; 3] {
@@ -212,12 +164,6 @@ fn training_gives_both_parties_the_plaintext_model(mailbox: bool) {
     assert!((acc - acc_ref).abs() <= 1.0, "accuracy {acc} vs plaintext {acc_ref}");
     assert!(acc_ref > 85.0, "the reference itself did not learn ({acc_ref}%)");
     assert!(err < 1e-2, "weights differ from the plaintext reference by {err}");
-}
-
-#[cfg(unix)]
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill").args([sig, &child.0.id().to_string()]).status().unwrap();
-    assert!(status.success());
 }
 
 /// Starts a training job, waits for B to answer its first refresh request, then applies `sig`

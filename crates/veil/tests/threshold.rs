@@ -3,49 +3,21 @@
 //! the server evaluates; B partially decrypts; A merges and alone learns the predictions.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use support::*;
 
 const PRESET: &str = "insecure_n2048_l4_dnum3";
 const WIDTH: usize = 32;
 const ROWS: usize = 32;
 
-/// Runs `veil args...`, killing it if it outlives `limit`.
-fn veil(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("veil {args:?} exceeded {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn ok(args: &[&str]) -> String {
     let out = veil(args, Duration::from_secs(300));
     assert!(out.status.success(), "veil {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn write_csv(path: &Path, rows: &[Vec<f64>]) {
-    let text: Vec<String> = rows.iter().map(|r| r.iter().map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(",")).collect();
-    std::fs::write(path, text.join("\n")).unwrap();
 }
 
 /// B's model: logistic regression trained in the clear on B's side (full-batch gradient
@@ -69,12 +41,6 @@ fn train_model(x: &veil_ml::Matrix, y: &[usize]) -> Vec<f64> {
         }
     }
     w
-}
-
-#[cfg(unix)]
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 #[test]
@@ -182,12 +148,6 @@ fn secure_inference_across_processes_matches_plaintext() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("secret-key share bytes"));
 }
 
-/// Three free loopback ports (bound and released; the children bind them right after).
-fn free_ports() -> Vec<u16> {
-    let ls: Vec<std::net::TcpListener> = (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
-}
-
 struct Net {
     _dir: tempfile::TempDir,
     job: PathBuf,
@@ -206,7 +166,7 @@ fn network_job(timeout_secs: u64) -> Net {
     let certs = dir.path().join("pki");
     std::fs::create_dir(&certs).unwrap();
     veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
-    let ports = free_ports();
+    let ports = free_ports(3);
     let job = dir.path().join("job.toml");
     let text = format!(
         "preset = \"{PRESET}\"\ncerts = \"{}\"\ntimeout_secs = {timeout_secs}\nwidth = {WIDTH}\ncount = {ROWS}\n\
@@ -222,44 +182,6 @@ fn network_job(timeout_secs: u64) -> Net {
     write_csv(&a_csv, &rows);
     write_csv(&b_csv, std::slice::from_ref(&w));
     Net { _dir: dir, job, a_csv, b_csv, want }
-}
-
-/// A child process that is killed if the test ends before it does.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Child(
-        Command::new(env!("CARGO_BIN_EXE_veil"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// Waits for `child` at most `limit`; returns (success, stdout, stderr).
-fn finish(mut child: Child, limit: Duration) -> (bool, String, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            let mut out = String::new();
-            let mut err = String::new();
-            use std::io::Read;
-            child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-            child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            return (status.success(), out, err);
-        }
-        assert!(start.elapsed() < limit, "child still running after {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -280,12 +202,6 @@ fn networked_secure_inference_over_tls() {
     for (i, (g, e)) in got.iter().zip(&net.want).enumerate() {
         assert!((g - e).abs() < 1e-2, "row {i}: encrypted score {g}, plaintext {e}");
     }
-}
-
-#[cfg(unix)]
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill").args([sig, &child.0.id().to_string()]).status().unwrap();
-    assert!(status.success());
 }
 
 /// Starts the three processes, waits for B to report its connection, then applies `sig` to B:
@@ -554,7 +470,7 @@ fn mlp_secure_inference_over_tls() {
     let certs = dir.path().join("pki");
     std::fs::create_dir(&certs).unwrap();
     veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
-    let ports = free_ports();
+    let ports = free_ports(3);
     let job = dir.path().join("job.toml");
     let text = format!(
         "preset = \"n16384_l6_sec128\"\ncerts = \"{}\"\ntimeout_secs = 120\nwidth = 32\ncount = {COUNT}\nmodel = \"mlp\"\npacking = \"row-sum\"\n\

@@ -4,30 +4,17 @@
 //! alone decrypts.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+use support::{mode, veil, write_csv};
 
 const PRESET: &str = "insecure_n2048_l4_dnum3";
 const WIDTH: usize = 32;
 const ROWS: usize = 24;
-
-/// Runs `veil args...`, killing it if it outlives `limit`.
-fn veil(args: &[String], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_veil")).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("veil {args:?} exceeded {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn p(path: &Path) -> String {
     path.to_str().unwrap().to_string()
@@ -76,17 +63,6 @@ impl Job {
 
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
-}
-
-fn write_csv(path: &Path, rows: &[Vec<f64>]) {
-    let text: Vec<String> = rows.iter().map(|r| r.iter().map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(",")).collect();
-    std::fs::write(path, text.join("\n")).unwrap();
-}
-
-#[cfg(unix)]
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 /// Collective keys of `parties` parties (threshold `t`), breast-cancer rows and a linear model
