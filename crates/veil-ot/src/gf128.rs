@@ -1,4 +1,4 @@
-//! Carry-less multiplication in GF(2^128) = GF(2)[x] / (x^128 + x^7 + x^2 + x + 1), for the KOS
+//! Carry-less multiplication in GF(2^128) = GF(2)\[x\] / (x^128 + x^7 + x^2 + x + 1), for the KOS
 //! consistency check. PCLMULQDQ where the CPU has it, a portable constant-time loop otherwise.
 
 /// The 256-bit carry-less product `(lo, hi)` of `a` and `b`.

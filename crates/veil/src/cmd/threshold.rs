@@ -201,7 +201,7 @@ pub enum Step {
         out: PathBuf,
     },
     /// Party: flooded partial decryptions of every statistics ciphertext in --stats, for the
-    /// other party (written to OUT/share-<name>).
+    /// other party (written to `OUT/share-<name>`).
     StatsDecrypt {
         #[command(flatten)]
         common: Common,
@@ -338,10 +338,13 @@ pub enum Step {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// Networked secure inference, party side: A (--party 1, data owner, learns the scores)
-    /// or B (--party 2, model owner), over mutually authenticated TLS per the job file.
+    /// Networked workflow, party side, over mutually authenticated TLS (or a file mailbox) per
+    /// the job file: secure inference (A = --party 1, data owner, learns the scores; B =
+    /// --party 2, model owner) or, with `task = "aggregate"`, secure aggregation and training
+    /// (both parties' rows; both receive the statistics and the model).
     Party {
-        /// Job file (TOML: preset, certs, timeout_secs, width, count, [[parties]], [server]).
+        /// Job file (TOML: task, preset, certs or mailbox, timeout_secs, width, count, model,
+        /// `[train]`, `[[parties]]`, `[server]`; see `veil threshold --help`).
         #[arg(long)]
         job: PathBuf,
         /// 1: data owner (rows CSV, receives the result); 2: model owner (one CSV line of
@@ -350,15 +353,18 @@ pub enum Step {
         party: u32,
         /// A: CSV of rows (each at most `width` values, bias column of 1.0 last; with
         /// `model = "mlp"` in the job: exactly the model's features); B: one CSV line of weights,
-        /// bias last, or with `model = "mlp"` a veil-ml model file (JSON).
+        /// bias last, or with `model = "mlp"` a veil-ml model file (JSON). With
+        /// `task = "aggregate"`: each party's rows, features then a 0/1 label.
         #[arg(long)]
         input: PathBuf,
         /// Print probabilities instead of scores.
         #[arg(long)]
         sigmoid: bool,
     },
-    /// Networked secure inference, evaluator side (holds no secret).
+    /// Networked workflow, evaluator side: evaluates the inference, or computes the statistics
+    /// and trains the model, with evaluation keys only (holds no key share).
     Server {
+        /// Job file, the same the parties use.
         #[arg(long)]
         job: PathBuf,
     },
