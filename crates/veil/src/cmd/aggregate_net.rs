@@ -57,15 +57,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use veil_channel::{Channel, ChannelConfig};
+use veil_channel::{Channel, ChannelConfig, ChannelError, LinkStats};
+
+use super::link::{collective_keys, exchange, recv, send, take};
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, Scale, ParametersLiteral, PublicKey, RelinearizationKey};
 use veil_he::train::{LogRegTrainConfig, Refresher};
 use veil_he::HeError;
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::refresh::{Refresh, RefreshSecurity, RefreshShare};
-use veil_threshold::round::{GaloisRound, PublicKeyRound, RelinRound1, RelinRound2, Round};
 use veil_threshold::{
-    merge, public_key_digest, DecryptionShare, Digest, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share, Smudging,
+    merge, public_key_digest, DecryptionShare, Digest, PartyId, SecretShare, Session, Smudging,
 };
 use veil_transport::mesh::{establish, PeerSpec};
 use veil_transport::file::FileChannel;
@@ -229,9 +230,38 @@ enum Link {
 impl Link {
     fn channel(&mut self) -> &mut dyn Channel {
         match self {
-            Link::Tls(c) => c,
+            Link::Tls(c) => c.as_mut(),
             Link::File(c) => c,
         }
+    }
+
+    fn channel_ref(&self) -> &dyn Channel {
+        match self {
+            Link::Tls(c) => c.as_ref(),
+            Link::File(c) => c,
+        }
+    }
+}
+
+impl Channel for Link {
+    fn send(&mut self, payload: &[u8]) -> Result<(), ChannelError> {
+        self.channel().send(payload)
+    }
+
+    fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<(), ChannelError> {
+        self.channel().recv_into(buf)
+    }
+
+    fn flush(&mut self) -> Result<(), ChannelError> {
+        self.channel().flush()
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.channel_ref().stats()
+    }
+
+    fn peer(&self) -> &str {
+        self.channel_ref().peer()
     }
 }
 
@@ -241,19 +271,6 @@ impl Drop for Link {
             let _ = c.close();
         }
     }
-}
-
-fn take(channels: &mut [Option<Link>], id: usize, name: &str) -> anyhow::Result<Link> {
-    channels.get_mut(id).and_then(Option::take).with_context(|| format!("no link to {name}"))
-}
-
-fn send(link: &mut Link, bytes: &[u8], to: &str, what: &str) -> anyhow::Result<()> {
-    let ch = link.channel();
-    ch.send(bytes).and_then(|_| ch.flush()).with_context(|| format!("sending {what} to {to}"))
-}
-
-fn recv(link: &mut Link, from: &str, what: &str) -> anyhow::Result<Vec<u8>> {
-    link.channel().recv().with_context(|| format!("waiting for {what} from {from}"))
 }
 
 /// Several byte strings as one message: `count u32 | (length u64 | bytes)*`.
@@ -308,60 +325,6 @@ const MAX_REFRESHES_PER_ITERATION: usize = 4;
 const MSG_STATISTICS: u8 = 1;
 const MSG_REFRESH: u8 = 2;
 const MSG_MODEL: u8 = 3;
-
-/// Party 1 sends first, party 2 receives first (no simultaneous large sends).
-fn exchange(ch: &mut Link, first: bool, mine: &[u8], peer: &str, what: &str) -> anyhow::Result<Vec<u8>> {
-    if first {
-        send(ch, mine, peer, what)?;
-        recv(ch, peer, what)
-    } else {
-        let t = recv(ch, peer, what)?;
-        send(ch, mine, peer, what)?;
-        Ok(t)
-    }
-}
-
-fn exchange_share<R: Round>(session: &Session, ch: &mut Link, first: bool, mine: &Share<R>, peer: &str) -> anyhow::Result<Share<R>> {
-    let what = format!("{:?} share", R::KIND);
-    let theirs = exchange(ch, first, &mine.to_bytes(session), peer, &what)?;
-    Share::<R>::from_bytes(session, &theirs).with_context(|| format!("{what} from {peer}"))
-}
-
-/// The collective keys of two parties over their link: this party's bound secret share, the
-/// public key, the relinearisation key and the rotation keys for `steps`.
-fn collective_keys(
-    session: &Session,
-    me: PartyId,
-    peer: &mut Link,
-    peer_name: &str,
-    steps: &[i64],
-    rng: &mut Prng,
-) -> anyhow::Result<(SecretShare, PublicKey, RelinearizationKey, GaloisKeys)> {
-    let params = session.params();
-    let first = me == PartyId(1);
-    let mut sk = SecretShare::generate(session, me, rng)?;
-    let ckg = PublicKeyGen::new(session)?;
-    let mine = ckg.share(&sk, rng)?;
-    let theirs: Share<PublicKeyRound> = exchange_share(session, peer, first, &mine, peer_name)?;
-    let pk = ckg.aggregate(&[mine, theirs])?;
-    sk.bind(session, &pk);
-    let key = public_key_digest(params, &pk);
-    let rkg = RelinKeyGen::new(session)?;
-    let (eph, mine) = rkg.round1(&sk, rng)?;
-    let theirs: Share<RelinRound1> = exchange_share(session, peer, first, &mine, peer_name)?;
-    let agg = rkg.aggregate_round1(key, &[mine, theirs])?;
-    let mine = rkg.round2(&sk, eph, &agg, rng)?;
-    let theirs: Share<RelinRound2> = exchange_share(session, peer, first, &mine, peer_name)?;
-    let rlk = rkg.finalize(key, &agg, &[mine, theirs])?;
-    let mut gks = GaloisKeys::default();
-    for &step in steps {
-        let gkg = GaloisKeyGen::new(session, params.galois_element(step))?;
-        let mine = gkg.share(&sk, rng)?;
-        let theirs: Share<GaloisRound> = exchange_share(session, peer, first, &mine, peer_name)?;
-        gks.insert(gkg.aggregate(key, &[mine, theirs])?);
-    }
-    Ok((sk, pk, rlk, gks))
-}
 
 /// A party's rows: features, then a 0/1 label.
 fn read_rows(path: &Path) -> anyhow::Result<(Vec<Vec<f64>>, Vec<f64>)> {
@@ -458,7 +421,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
         send(&mut srv, &seed.0, &server_name, "CRS seed")?;
         seed
     } else {
-        let b = peer.channel().recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {peer_name}"))?;
+        let b = peer.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {peer_name}"))?;
         let mut s = [0u8; 32];
         s.copy_from_slice(&b);
         Seed(s)
@@ -627,7 +590,7 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let mut b = take(&mut channels, 1, &b_name)?;
     eprintln!("[server] connected");
     let started = Instant::now();
-    let crs = a.channel().recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {a_name}"))?;
+    let crs = a.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {a_name}"))?;
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&crs);
     let session = Session::new(&params, Seed(seed), &[PartyId(1), PartyId(2)])?;

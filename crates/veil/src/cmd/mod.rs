@@ -4,6 +4,7 @@ pub mod aggregate_net;
 pub mod certs;
 pub mod demo;
 pub mod gc;
+pub mod link;
 pub mod mpc;
 pub mod party;
 pub mod secure_infer;

@@ -41,12 +41,13 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use veil_channel::{Channel, ChannelConfig};
+
+use super::link::{collective_keys, recv, send, take};
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, RelinearizationKey};
 use veil_he::infer::ModelShape;
 use veil_math::sampler::{Prng, Seed};
-use veil_threshold::round::{GaloisRound, PublicKeyRound, RelinRound1, RelinRound2, Round};
 use veil_threshold::{
-    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share, Smudging,
+    merge, public_key_digest, DecryptionShare, PartyId, Session, Smudging,
 };
 use veil_transport::mesh::{establish, PeerSpec};
 use veil_transport::{Identity, TlsChannel};
@@ -128,33 +129,6 @@ impl Job {
     }
 }
 
-fn take(channels: &mut [Option<TlsChannel>], id: usize, name: &str) -> anyhow::Result<TlsChannel> {
-    channels.get_mut(id).and_then(Option::take).with_context(|| format!("no link to {name}"))
-}
-
-fn send(ch: &mut TlsChannel, bytes: &[u8], to: &str, what: &str) -> anyhow::Result<()> {
-    ch.send(bytes).and_then(|_| ch.flush()).with_context(|| format!("sending {what} to {to}"))
-}
-
-fn recv(ch: &mut TlsChannel, from: &str, what: &str) -> anyhow::Result<Vec<u8>> {
-    ch.recv().with_context(|| format!("waiting for {what} from {from}"))
-}
-
-/// Party 1 sends first, party 2 receives first (no simultaneous large sends).
-fn exchange<R: Round>(session: &Session, ch: &mut TlsChannel, first: bool, mine: &Share<R>, peer: &str) -> anyhow::Result<Share<R>> {
-    let what = format!("{:?} share", R::KIND);
-    let bytes = mine.to_bytes(session);
-    let theirs = if first {
-        send(ch, &bytes, peer, &what)?;
-        recv(ch, peer, &what)?
-    } else {
-        let t = recv(ch, peer, &what)?;
-        send(ch, &bytes, peer, &what)?;
-        t
-    };
-    Share::<R>::from_bytes(session, &theirs).with_context(|| format!("{what} from {peer}"))
-}
-
 fn rotation_steps(width: usize) -> Vec<i64> {
     (0..width.trailing_zeros()).map(|k| 1i64 << k).collect()
 }
@@ -221,27 +195,8 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
     };
     let session = Session::new(&params, crs, &[PartyId(1), PartyId(2)])?;
     let mut rng = Prng::from_os();
-    let mut sk = SecretShare::generate(&session, me, &mut rng)?;
-    let ckg = PublicKeyGen::new(&session)?;
-    let mine = ckg.share(&sk, &mut rng)?;
-    let theirs: Share<PublicKeyRound> = exchange(&session, &mut peer, first, &mine, &peer_name)?;
-    let pk = ckg.aggregate(&[mine, theirs])?;
-    sk.bind(&session, &pk);
+    let (sk, pk, rlk, gks) = collective_keys(&session, me, &mut peer, &peer_name, &rotation_steps(job.width), &mut rng)?;
     let key = public_key_digest(&params, &pk);
-    let rkg = RelinKeyGen::new(&session)?;
-    let (eph, mine) = rkg.round1(&sk, &mut rng)?;
-    let theirs: Share<RelinRound1> = exchange(&session, &mut peer, first, &mine, &peer_name)?;
-    let agg = rkg.aggregate_round1(key, &[mine, theirs])?;
-    let mine = rkg.round2(&sk, eph, &agg, &mut rng)?;
-    let theirs: Share<RelinRound2> = exchange(&session, &mut peer, first, &mine, &peer_name)?;
-    let rlk = rkg.finalize(key, &agg, &[mine, theirs])?;
-    let mut gks = GaloisKeys::default();
-    for step in rotation_steps(job.width) {
-        let gkg = GaloisKeyGen::new(&session, params.galois_element(step))?;
-        let mine = gkg.share(&sk, &mut rng)?;
-        let theirs: Share<GaloisRound> = exchange(&session, &mut peer, first, &mine, &peer_name)?;
-        gks.insert(gkg.aggregate(key, &[mine, theirs])?);
-    }
     eprintln!("[party {}] collective keys ready ({})", me.0, key.short_hex());
     let mut shape = None;
     if let Some(model) = &model {
