@@ -9,7 +9,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::{finish, free_ports, p, signal, spawn, Child};
+use support::{await_stderr_line, finish, free_ports, p, signal, spawn, Child};
 
 /// Statistics only: one level is enough.
 const PRESET: &str = "insecure_n2048_l4_dnum3";
@@ -171,19 +171,10 @@ fn training_gives_both_parties_the_plaintext_model(mailbox: bool) {
 /// Returns (A's, the server's) standard error.
 #[cfg(unix)]
 fn party_lost_mid_training(sig: &str) -> (String, String) {
-    use std::io::BufRead;
     const TIMEOUT: u64 = 15;
     let net = setup(TRAIN_PRESET, TIMEOUT, &train_table());
     let [a, mut b, server] = start(&net);
-    let mut lines = std::io::BufReader::new(b.0.stderr.take().unwrap()).lines();
-    let t = Instant::now();
-    loop {
-        let line = lines.next().expect("B ended before its first refresh").unwrap();
-        if line.contains("refresh 1 answered") {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(300), "B never reached the training");
-    }
+    let _rest = await_stderr_line(&mut b, "refresh 1 answered", Duration::from_secs(300), "B's first refresh");
     signal(&b, sig);
     let t = Instant::now();
     let (ok_s, out_s, err_s) = finish(server, Duration::from_secs(120));

@@ -208,21 +208,12 @@ fn networked_secure_inference_over_tls() {
 /// A and the server must stop with an error within the timeout and print no result.
 #[cfg(unix)]
 fn peer_failure(sig: &str) -> String {
-    use std::io::BufRead;
     let net = network_job(3);
     let job = p(&net.job);
     let server = spawn(&["threshold", "server", "--job", job]);
     let mut b = spawn(&["threshold", "party", "--job", job, "--party", "2", "--input", p(&net.b_csv)]);
     let a = spawn(&["threshold", "party", "--job", job, "--party", "1", "--input", p(&net.a_csv)]);
-    let mut lines = std::io::BufReader::new(b.0.stderr.take().unwrap()).lines();
-    let start = Instant::now();
-    loop {
-        let line = lines.next().expect("B ended before connecting").unwrap();
-        if line.contains("connected") {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "B never connected");
-    }
+    let _rest = await_stderr_line(&mut b, "connected", Duration::from_secs(60), "B's connection");
     signal(&b, sig);
     let t = Instant::now();
     let (ok_a, out, err_a) = finish(a, Duration::from_secs(60));

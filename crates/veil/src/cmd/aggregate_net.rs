@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 use veil_channel::{Channel, ChannelConfig, ChannelError, LinkStats};
 
 use super::link::{collective_keys, exchange, recv, send, take};
-use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, Scale, ParametersLiteral, PublicKey, RelinearizationKey};
+use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, Scale, PublicKey, RelinearizationKey};
 use veil_he::train::{LogRegTrainConfig, Refresher};
 use veil_he::HeError;
 use veil_math::sampler::{Prng, Seed};
@@ -158,8 +158,7 @@ impl AggregateJob {
     }
 
     fn params(&self) -> anyhow::Result<Arc<Parameters>> {
-        let lit = ParametersLiteral::preset(&self.preset).with_context(|| format!("unknown preset {:?}", self.preset))?;
-        Ok(Parameters::new(lit)?)
+        super::threshold::preset_params(&self.preset)
     }
 
     fn name(&self, member: usize) -> String {

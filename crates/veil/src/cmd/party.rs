@@ -43,7 +43,8 @@ use serde::Deserialize;
 use veil_channel::{Channel, ChannelConfig};
 
 use super::link::{collective_keys, recv, send, take};
-use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, RelinearizationKey};
+use super::threshold::rotation_steps;
+use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, RelinearizationKey};
 use veil_he::infer::ModelShape;
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::{
@@ -107,8 +108,7 @@ impl Job {
     }
 
     fn params(&self) -> anyhow::Result<Arc<Parameters>> {
-        let lit = ParametersLiteral::preset(&self.preset).with_context(|| format!("unknown preset {:?}", self.preset))?;
-        Ok(Parameters::new(lit)?)
+        super::threshold::preset_params(&self.preset)
     }
 
     fn mesh(&self) -> Vec<PeerSpec> {
@@ -129,9 +129,6 @@ impl Job {
     }
 }
 
-fn rotation_steps(width: usize) -> Vec<i64> {
-    (0..width.trailing_zeros()).map(|k| 1i64 << k).collect()
-}
 
 fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -195,7 +192,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
     };
     let session = Session::new(&params, crs, &[PartyId(1), PartyId(2)])?;
     let mut rng = Prng::from_os();
-    let (sk, pk, rlk, gks) = collective_keys(&session, me, &mut peer, &peer_name, &rotation_steps(job.width), &mut rng)?;
+    let (sk, pk, rlk, gks) = collective_keys(&session, me, &mut peer, &peer_name, &rotation_steps(job.width)?, &mut rng)?;
     let key = public_key_digest(&params, &pk);
     eprintln!("[party {}] collective keys ready ({})", me.0, key.short_hex());
     let mut shape = None;
@@ -268,7 +265,7 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
         let ct_b = Ciphertext::from_bytes(&params, &recv(&mut b, &b_name, "encrypted input")?)?;
         let eval = Evaluator::new(&params);
         let mut acc = eval.mul_relin_rescale(&ct_a, &ct_b, &rlk)?;
-        for step in rotation_steps(job.width) {
+        for step in rotation_steps(job.width)? {
             let r = eval.rotate(&acc, step, &gks)?;
             acc = eval.add(&acc, &r)?;
         }

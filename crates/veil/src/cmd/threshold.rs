@@ -491,9 +491,14 @@ fn unhex(s: &str) -> anyhow::Result<[u8; 32]> {
     Ok(out)
 }
 
+/// The parameters of a named preset.
+pub(super) fn preset_params(name: &str) -> anyhow::Result<Arc<Parameters>> {
+    let lit = ParametersLiteral::preset(name).ok_or_else(|| anyhow!("unknown preset {name:?}"))?;
+    Ok(Parameters::new(lit)?)
+}
+
 fn init(parties: u32, threshold: Option<usize>, preset: &str, out: &Path) -> anyhow::Result<()> {
-    let lit = ParametersLiteral::preset(preset).ok_or_else(|| anyhow!("unknown preset {preset:?}"))?;
-    let params = Parameters::new(lit)?;
+    let params = preset_params(preset)?;
     let ids: Vec<PartyId> = (1..=parties).map(PartyId).collect();
     let crs = Seed::random();
     let t = threshold.unwrap_or(parties as usize);
@@ -507,8 +512,7 @@ fn init(parties: u32, threshold: Option<usize>, preset: &str, out: &Path) -> any
 pub(super) fn load_session(path: &Path) -> anyhow::Result<Session> {
     let text = String::from_utf8(read(path)?).context("session file is not UTF-8")?;
     let f: SessionFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let lit = ParametersLiteral::preset(&f.preset).ok_or_else(|| anyhow!("unknown preset {:?}", f.preset))?;
-    let params = Parameters::new(lit)?;
+    let params = preset_params(&f.preset)?;
     let ids: Vec<PartyId> = f.parties.iter().map(|&p| PartyId(p)).collect();
     Ok(Session::with_threshold(&params, Seed(unhex(&f.crs)?), &ids, f.threshold)?)
 }
@@ -594,7 +598,8 @@ fn relin_round2(c: &Common, party: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rotation_steps(width: usize) -> anyhow::Result<Vec<i64>> {
+/// The power-of-two rotations `1, 2, …, width/2` that sum a block of `width` slots.
+pub(super) fn rotation_steps(width: usize) -> anyhow::Result<Vec<i64>> {
     if !width.is_power_of_two() {
         bail!("--width must be a power of two, got {width}");
     }

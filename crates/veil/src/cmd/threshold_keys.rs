@@ -25,15 +25,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use clap::Args;
-use veil_ckks::{Decryptor, Encoder, Parameters, ParametersLiteral, PublicKey, SecretKey};
+use veil_ckks::{Decryptor, Encoder, Parameters, PublicKey, SecretKey};
 use veil_math::sampler::Prng;
 use veil_threshold::shamir::{deal, ShamirSubShare, ThresholdShare};
 use veil_threshold::{key_switch, public_key_digest, DecryptionKey, DecryptionShare, KeySwitchShare, PartyId, Session, Smudging};
 use zeroize::Zeroizing;
 
-use super::threshold::{key_dir, load_bound_secret, load_ct, load_pk, load_session, print_values, read, write_public, write_secret, Common, OutputArgs};
+use super::threshold::{key_dir, load_bound_secret, load_ct, load_pk, load_session, preset_params, print_values, read, write_public, write_secret, Common, OutputArgs};
 
 /// Options of `reshare-deal`.
 #[derive(Debug, Args)]
@@ -250,11 +250,6 @@ fn smudging(s: &Session, bits: Option<f64>) -> anyhow::Result<Smudging> {
         Some(b) => Smudging::with_log2_sigma(b)?,
         None => Smudging::default_for(s.params()),
     })
-}
-
-fn preset_params(name: &str) -> anyhow::Result<Arc<Parameters>> {
-    let lit = ParametersLiteral::preset(name).ok_or_else(|| anyhow!("unknown preset {name:?}"))?;
-    Ok(Parameters::new(lit)?)
 }
 
 fn load_target(params: &Arc<Parameters>, path: &Path) -> anyhow::Result<PublicKey> {

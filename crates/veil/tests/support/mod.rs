@@ -94,3 +94,19 @@ pub fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill").args([sig, &child.0.id().to_string()]).status().unwrap();
     assert!(status.success());
 }
+
+/// Reads the child's standard error until a line contains `needle`, failing the test if the
+/// child ends first (`what` names the awaited event) or after `limit`. Returns the rest of the
+/// stream: keep it alive, so the child's later writes to standard error do not fail.
+pub fn await_stderr_line(child: &mut Child, needle: &str, limit: Duration, what: &str) -> std::io::Lines<std::io::BufReader<std::process::ChildStderr>> {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let start = Instant::now();
+    loop {
+        let line = lines.next().unwrap_or_else(|| panic!("the child ended before {what}")).unwrap();
+        if line.contains(needle) {
+            return lines;
+        }
+        assert!(start.elapsed() < limit, "{what} did not happen within {limit:?}");
+    }
+}
