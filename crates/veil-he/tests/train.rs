@@ -13,7 +13,10 @@ use veil_he::train::{
 };
 use veil_he::HeError;
 use veil_math::sampler::{Prng, Seed};
-use veil_threshold::{merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Smudging};
+use veil_threshold::shamir::{self, ShamirSubShare};
+use veil_threshold::{
+    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Smudging, ThresholdShare,
+};
 
 const TRAIN_ROWS: usize = 455;
 const SPLIT_SEED: u64 = 5;
@@ -82,9 +85,16 @@ struct Parties {
 }
 
 fn collective_keys(params: &std::sync::Arc<Parameters>, steps: &[i64], rng: &mut Prng) -> Parties {
+    collective_keys_t(params, steps, 2, 2, rng)
+}
+
+/// `parties` parties' collective keys, decryptable by any `threshold` of them once the shares
+/// are reshared ([`threshold_shares`]).
+fn collective_keys_t(params: &std::sync::Arc<Parameters>, steps: &[i64], parties: u32, threshold: usize, rng: &mut Prng) -> Parties {
     let params = params.clone();
-    let session = Session::new(&params, Seed([41; 32]), &[PartyId(1), PartyId(2)]).unwrap();
-    let mut shares: Vec<SecretShare> = [PartyId(1), PartyId(2)].iter().map(|&p| SecretShare::generate(&session, p, rng).unwrap()).collect();
+    let ids: Vec<PartyId> = (1..=parties).map(PartyId).collect();
+    let session = Session::with_threshold(&params, Seed([41; 32]), &ids, threshold).unwrap();
+    let mut shares: Vec<SecretShare> = ids.iter().map(|&p| SecretShare::generate(&session, p, rng).unwrap()).collect();
     let ckg = PublicKeyGen::new(&session).unwrap();
     let pk = ckg.aggregate(&shares.iter().map(|s| ckg.share(s, rng).unwrap()).collect::<Vec<_>>()).unwrap();
     for s in &mut shares {
@@ -233,6 +243,44 @@ fn higher_refresh_levels_are_planned_around_with_per_chunk_refreshes() {
     let e = err(&receive_model(&p, &cfg, &w_ct, 0, &mut rng));
     eprintln!("λ = 125 (logits and gradient terms refreshed): max weight error {e:.2e}");
     assert!(e < 5e-3, "weights differ from the reference by {e}");
+}
+
+/// Every party's Shamir share of the collective key (each deals to all, each combines).
+fn threshold_shares(p: &Parties, rng: &mut Prng) -> Vec<ThresholdShare> {
+    let dealt: Vec<Vec<ShamirSubShare>> = p.shares.iter().map(|s| shamir::deal(&p.session, s, rng).unwrap()).collect();
+    let ids = p.session.parties().to_vec();
+    ids.iter().enumerate().map(|(j, &id)| ThresholdShare::combine(&p.session, id, p.key, &dealt.iter().map(|d| d[j].clone()).collect::<Vec<_>>()).unwrap()).collect()
+}
+
+#[test]
+fn a_two_of_three_key_trains_with_one_party_away() {
+    let (x, y, _, _) = data();
+    let rows = 64;
+    let (x, y) = (&x[..rows], &y[..rows]);
+    let iterations = 3;
+    let cfg = LogRegTrainConfig::new(x[0].len(), rows, iterations, LEARNING_RATE);
+    let params = small_l6();
+    let mut rng = Prng::from_seed(&Seed([71; 32]));
+    let p = collective_keys_t(&params, &rotation_steps(&params, &cfg), 3, 2, &mut rng);
+    let ts = threshold_shares(&p, &mut rng);
+    let (xs, ys) = encrypt_party(&p, &cfg, 0, x, y, &mut rng);
+    // Party 2 is away: parties 1 and 3 refresh and decrypt.
+    let coalition = [PartyId(1), PartyId(3)];
+    let keys = |members: &[&ThresholdShare]| members.iter().map(|t| t.decryption_key(&p.session, &coalition).unwrap()).collect::<Vec<_>>();
+    let refused = LocalRefresher::with_keys(&p.session, p.key, keys(&[&ts[0]]), Prng::from_seed(&Seed([72; 32])));
+    assert!(matches!(refused, Err(HeError::InvalidConfig { .. })), "one member of a two-party coalition was accepted");
+    let mut refresher = LocalRefresher::with_keys(&p.session, p.key, keys(&[&ts[0], &ts[2]]), Prng::from_seed(&Seed([73; 32]))).unwrap();
+    let eval = Evaluator::new(&params);
+    let w_ct = train_logistic_regression(&eval, &p.rlk, &p.gks, &xs, &ys, &cfg, &mut refresher, &mut |_| {}).unwrap();
+    assert!(refresher.refreshes() >= iterations - 1);
+    let smudging = Smudging::default_for(&params);
+    let ds: Vec<DecryptionShare> = keys(&[&ts[0], &ts[2]]).iter().map(|k| k.partial_decrypt(&p.session, &w_ct, &smudging, &mut rng).unwrap()).collect();
+    let w = unpack_weights(&cfg, &Encoder::new(&params).decode(&merge(&p.session, p.key, &w_ct, &ds, None).unwrap()).unwrap());
+    let poly = cfg.sigmoid.clone();
+    let w_ref = plaintext_reference(x, y, &cfg, &|z| poly.eval(z)).unwrap();
+    let err = w.iter().zip(&w_ref).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    eprintln!("2-of-3 key, parties 1 and 3: {} refreshes, max weight error {err:.2e}", refresher.refreshes());
+    assert!(err < 2e-3, "weights differ from the reference by {err}");
 }
 
 /// A refresher that declares a level and answers with the ciphertext it was given.

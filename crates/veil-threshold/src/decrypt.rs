@@ -60,7 +60,7 @@ impl<'a> DecryptionKey<'a> {
         Self { party, key_id, scheme: ShareScheme::Shamir, coalition, poly: KeyPoly::Owned(key) }
     }
 
-    fn secret(&self) -> &SecretKey {
+    pub(crate) fn secret(&self) -> &SecretKey {
         match &self.poly {
             KeyPoly::Borrowed(k) => k,
             KeyPoly::Owned(k) => k,
@@ -82,7 +82,12 @@ impl<'a> DecryptionKey<'a> {
         parties_of(self.coalition)
     }
 
-    fn header(&self, session: &Session, kind: ShareKind, context: Digest) -> ShareHeader {
+    /// The collective key this secret belongs to.
+    pub(crate) fn key_id(&self) -> Digest {
+        self.key_id
+    }
+
+    pub(crate) fn header(&self, session: &Session, kind: ShareKind, context: Digest) -> ShareHeader {
         let mut h = ShareHeader::new(session, kind, self.party, self.key_id, context, self.coalition);
         h.scheme = self.scheme;
         h
@@ -166,7 +171,7 @@ impl Drop for ReceiverShare {
 
 /// Checks that `headers` are a complete, consistent set for `ct` under key `key`: same scheme
 /// and coalition, the coalition valid for the session, every member exactly once.
-fn check_decryption_set(session: &Session, key: Digest, context: Digest, headers: &[&ShareHeader]) -> Result<(), ThresholdError> {
+pub(crate) fn check_decryption_set(session: &Session, key: Digest, context: Digest, headers: &[&ShareHeader]) -> Result<(), ThresholdError> {
     let first = headers.first().ok_or(ThresholdError::MissingShares { missing: session.parties().to_vec(), have: 0, need: session.threshold() })?;
     let (scheme, mask) = (first.scheme, first.aux);
     let coalition = parties_of(mask);

@@ -64,8 +64,17 @@
 //! PETS 2021, §IV); the aggregate is statistically masked as above; the output ciphertext's
 //! error contains the old error `e_ct` under the flooding `Σ e^smudge`, as after a partial
 //! decryption. Each share is bound (header) to the parameters, session, party, collective key,
-//! the ciphertext, the nonce and the mask size, and authenticated like every share
-//! ([`crate::wire`]). N-out-of-N only (additive key shares).
+//! coalition, the ciphertext, the nonce and the mask size, and authenticated like every share
+//! ([`crate::wire`]).
+//!
+//! # Who takes part
+//!
+//! The parties of a [`DecryptionKey`]'s coalition: every party with its additive share
+//! (N-out-of-N), or any `t` or more parties of a t-out-of-N key, each with its Lagrange-weighted
+//! Shamir share ([`crate::ThresholdShare::decryption_key`]). The coalition's keys sum to `s`, so
+//! the protocol above is unchanged; absent parties contribute no mask. The masks are sized for
+//! the session's `N` parties, which covers any smaller coalition, and the finaliser's bound
+//! counts the shares it actually received.
 
 use veil_ckks::{Ciphertext, Level, Parameters, Scale};
 use veil_math::bigint;
@@ -73,9 +82,9 @@ use veil_math::sampler::Prng;
 use veil_math::{Coeff, Modulus, Ntt, RnsBasis, RnsPoly};
 use zeroize::Zeroize;
 
-use crate::round::{check_batch, RefreshRound, Share};
+use crate::decrypt::{check_decryption_set, DecryptionKey};
+use crate::round::{RefreshRound, Share};
 use crate::session::Session;
-use crate::share::SecretShare;
 use crate::smudging::Smudging;
 use crate::wire::{ciphertext_digest, Digest, ShareHeader, ShareKind};
 use crate::ThresholdError;
@@ -246,10 +255,11 @@ impl<'a> Refresh<'a> {
         self.context
     }
 
-    /// Party `i`'s share `(c_1·s_i + M_i + e^smudge, −a·s_i − M_i + e)` (the share must be
-    /// bound to the collective key of this refresh).
-    pub fn share(&self, sk: &SecretShare, smudging: &Smudging, rng: &mut Prng) -> Result<RefreshShare, ThresholdError> {
-        let key = sk.bound_key()?;
+    /// Party `i`'s share `(c_1·s_i + M_i + e^smudge, −a·s_i − M_i + e)`, with `s_i` the
+    /// party's [`DecryptionKey`] (its additive share, or its Lagrange-weighted Shamir share for
+    /// one coalition), which must belong to the collective key of this refresh.
+    pub fn share(&self, sk: &DecryptionKey<'_>, smudging: &Smudging, rng: &mut Prng) -> Result<RefreshShare, ThresholdError> {
+        let key = sk.key_id();
         if key != self.key {
             return Err(ThresholdError::KeyMismatch { kind: ShareKind::Refresh, party: sk.party(), expected: self.key.short_hex(), found: key.short_hex() });
         }
@@ -295,16 +305,27 @@ impl<'a> Refresh<'a> {
         h1.mul_add_assign(ring, &self.crp, &s_top)?;
         s_top.zeroize();
 
-        let header = ShareHeader::new(self.session, ShareKind::Refresh, sk.party(), self.key, self.context, self.nonce);
-        Ok(Share::new(header, vec![h0, h1]))
+        Ok(Share::new(sk.header(self.session, ShareKind::Refresh, self.context), vec![h0, h1]))
     }
 
-    /// Combines the shares of every party of the session into the refreshed ciphertext (level
-    /// `L`, the input's scale). Fails, and yields nothing, unless every party contributed
-    /// exactly once with a share for this ciphertext, nonce, mask size and key, and the masked
-    /// aggregate lies within the bound honest shares give.
+    /// Combines the shares of one coalition (every party of an N-out-of-N key, or the
+    /// coalition the shares of a t-out-of-N key name) into the refreshed ciphertext (level `L`,
+    /// the input's scale). Fails, and yields nothing, unless every member contributed exactly
+    /// once with a share for this ciphertext, nonce, mask size, key and coalition, and the
+    /// masked aggregate lies within the bound honest shares give.
     pub fn finalize(&self, shares: &[RefreshShare]) -> Result<Ciphertext, ThresholdError> {
-        check_batch(self.session, shares, self.session.parties(), self.key, self.context, self.nonce)?;
+        for s in shares {
+            if s.header.context != self.context {
+                return Err(ThresholdError::ContextMismatch {
+                    kind: ShareKind::Refresh,
+                    party: s.header.party,
+                    expected: format!("refresh {} (nonce {})", self.context.short_hex(), self.nonce),
+                    found: format!("refresh {}", s.header.context.short_hex()),
+                });
+            }
+        }
+        let headers: Vec<&ShareHeader> = shares.iter().map(|s| &s.header).collect();
+        check_decryption_set(self.session, self.key, self.context, &headers)?;
         let (ct, log2_found) = self.assemble(shares)?;
         let log2_bound = self.log2_aggregate_bound(shares.len());
         if log2_found > log2_bound {

@@ -7,8 +7,9 @@
 //! ```
 //! All integers little-endian. `context` is the digest the share is bound to: the ciphertext
 //! (decryption and key-switching shares; with the nonce and mask size for refresh shares), the round-1 aggregate (relinearisation round 2), or
-//! zero. `aux` carries the Galois element, the coalition mask of a decryption share, or the
-//! nonce of a refresh share.
+//! zero. `aux` carries the Galois element, or the coalition mask of a decryption,
+//! key-switching or refresh share (a refresh's nonce is bound through its context).
+//! Version 2 (this one) moved the refresh nonce from `aux` into the context.
 //! `tag = BLAKE3-keyed(K, everything before it)` with `K` derived from the session (CRS seed,
 //! parameters, parties, threshold).
 //!
@@ -29,7 +30,7 @@ use crate::session::{PartyId, Session};
 use crate::ThresholdError;
 
 /// Version of the share format written by this build.
-pub const SHARE_FORMAT_VERSION: u16 = 1;
+pub const SHARE_FORMAT_VERSION: u16 = 2;
 const MAGIC: &[u8; 4] = b"VTHR";
 const HEADER_BYTES: usize = 4 + 2 + 1 + 1 + 4 + 16 + 16 + 32 + 32 + 8 + 8;
 const TAG_BYTES: usize = 32;

@@ -1,4 +1,6 @@
 use super::*;
+use crate::share::SecretShare;
+use crate::shamir::{self, ShamirSubShare, ThresholdShare};
 use crate::{merge, public_key_digest, DecryptionShare, PartyId, PublicKeyGen};
 use veil_ckks::{Encoder, Encryptor, Evaluator, ParametersLiteral};
 use proptest::prelude::*;
@@ -12,9 +14,13 @@ struct Keys {
 }
 
 fn keys(lit: ParametersLiteral, parties: u32, seed: u8) -> Keys {
+    keys_with_threshold(lit, parties, parties as usize, seed)
+}
+
+fn keys_with_threshold(lit: ParametersLiteral, parties: u32, threshold: usize, seed: u8) -> Keys {
     let params = Parameters::new(lit).unwrap();
     let ids: Vec<PartyId> = (1..=parties).map(PartyId).collect();
-    let session = Session::new(&params, Seed([seed; 32]), &ids).unwrap();
+    let session = Session::with_threshold(&params, Seed([seed; 32]), &ids, threshold).unwrap();
     let mut rng = Prng::from_seed(&Seed([seed ^ 0x5a; 32]));
     let mut shares: Vec<SecretShare> = ids.iter().map(|&p| SecretShare::generate(&session, p, &mut rng).unwrap()).collect();
     let ckg = PublicKeyGen::new(&session).unwrap();
@@ -58,7 +64,7 @@ fn through_bytes(session: &Session, s: RefreshShare) -> RefreshShare {
 
 fn shares_for(k: &Keys, r: &Refresh<'_>, rng: &mut Prng) -> Vec<RefreshShare> {
     let smudging = Smudging::default_for(k.session.params());
-    k.shares.iter().map(|s| through_bytes(&k.session, r.share(s, &smudging, rng).unwrap())).collect()
+    k.shares.iter().map(|s| through_bytes(&k.session, r.share(&s.decryption_key(&k.session).unwrap(), &smudging, rng).unwrap())).collect()
 }
 
 #[test]
@@ -162,11 +168,11 @@ fn shares_for_another_ciphertext_key_or_nonce_or_tampered_are_rejected() {
     let wrong_key = Digest([9; 32]);
     let r_key = Refresh::new(&k.session, wrong_key, &ct, 7, sec).unwrap();
     let smudging = Smudging::default_for(k.session.params());
-    assert!(matches!(r_key.share(&k.shares[0], &smudging, &mut rng), Err(ThresholdError::KeyMismatch { .. })));
+    assert!(matches!(r_key.share(&k.shares[0].decryption_key(&k.session).unwrap(), &smudging, &mut rng), Err(ThresholdError::KeyMismatch { .. })));
     let other = keys(ParametersLiteral::insecure_n2048_l4_dnum3(), 2, 21 ^ 1);
     let other_session_share = {
         let r2 = Refresh::new(&other.session, other.key, &ct, 7, sec).unwrap();
-        r2.share(&other.shares[1], &smudging, &mut rng).unwrap().to_bytes(&other.session)
+        r2.share(&other.shares[1].decryption_key(&other.session).unwrap(), &smudging, &mut rng).unwrap().to_bytes(&other.session)
     };
     assert!(matches!(RefreshShare::from_bytes(&k.session, &other_session_share), Err(ThresholdError::SessionMismatch { .. })));
 
@@ -222,6 +228,48 @@ fn missing_shares_do_not_refresh() {
     assert!(r.finalize(&shares).is_ok());
 }
 
+/// Every party's Shamir share of the collective key (each party deals, each combines).
+fn threshold_shares(k: &Keys, rng: &mut Prng) -> Vec<ThresholdShare> {
+    let dealt: Vec<Vec<ShamirSubShare>> = k.shares.iter().map(|s| shamir::deal(&k.session, s, rng).unwrap()).collect();
+    let parties = k.session.parties().to_vec();
+    parties.iter().enumerate().map(|(j, &p)| ThresholdShare::combine(&k.session, p, k.key, &dealt.iter().map(|d| d[j].clone()).collect::<Vec<_>>()).unwrap()).collect()
+}
+
+#[test]
+fn a_t_of_n_coalition_refreshes_without_the_absent_party() {
+    let k = keys_with_threshold(ParametersLiteral::insecure_n2048_l4_dnum3(), 3, 2, 61);
+    let params = k.session.params().clone();
+    let mut rng = Prng::from_seed(&Seed([62; 32]));
+    let ts = threshold_shares(&k, &mut rng);
+    let ids = k.session.parties().to_vec();
+    let ct = ciphertext_at(&k, 2, &mut rng);
+    let r = Refresh::new(&k.session, k.key, &ct, 5, RefreshSecurity::with_bound(3).unwrap()).unwrap();
+    let smudging = Smudging::default_for(&params);
+    // Parties 1 and 3 refresh; party 2 is away.
+    let coalition = [ids[0], ids[2]];
+    let shares: Vec<RefreshShare> = [&ts[0], &ts[2]]
+        .iter()
+        .map(|t| through_bytes(&k.session, r.share(&t.decryption_key(&k.session, &coalition).unwrap(), &smudging, &mut rng).unwrap()))
+        .collect();
+    let fresh = r.finalize(&shares).unwrap();
+    assert_eq!(fresh.level(), params.max_level());
+    // Another coalition (2 and 3) decrypts the result: it is under the same collective key.
+    let other = [ids[1], ids[2]];
+    let ds: Vec<DecryptionShare> =
+        [&ts[1], &ts[2]].iter().map(|t| t.decryption_key(&k.session, &other).unwrap().partial_decrypt(&k.session, &fresh, &smudging, &mut rng).unwrap()).collect();
+    let got = Encoder::new(&params).decode(&merge(&k.session, k.key, &fresh, &ds, None).unwrap()).unwrap();
+    let err = values(params.slot_count()).iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(err < 1e-3, "t-of-N refresh error {err}");
+
+    // One member alone does not refresh; a share made for another coalition does not mix in;
+    // the additive shares' coalition (everyone) is another coalition too.
+    assert!(matches!(r.finalize(&shares[..1]), Err(ThresholdError::MissingShares { .. })));
+    let stranger = r.share(&ts[1].decryption_key(&k.session, &[ids[0], ids[1]]).unwrap(), &smudging, &mut rng).unwrap();
+    assert!(matches!(r.finalize(&[shares[0].clone(), stranger]), Err(ThresholdError::ContextMismatch { .. })));
+    let additive = r.share(&k.shares[2].decryption_key(&k.session).unwrap(), &smudging, &mut rng).unwrap();
+    assert!(r.finalize(&[shares[0].clone(), additive]).is_err());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -247,7 +295,7 @@ static SHARE_BYTES: std::sync::LazyLock<(Keys, Vec<u8>)> = std::sync::LazyLock::
     let ct = Encryptor::with_public_key(&params, &k.pk).encrypt(&pt, &mut rng).unwrap();
     let bytes = {
         let r = Refresh::new(&k.session, k.key, &ct, 0, RefreshSecurity::new(40, 0).unwrap()).unwrap();
-        r.share(&k.shares[0], &Smudging::default_for(&params), &mut rng).unwrap().to_bytes(&k.session)
+        r.share(&k.shares[0].decryption_key(&k.session).unwrap(), &Smudging::default_for(&params), &mut rng).unwrap().to_bytes(&k.session)
     };
     (k, bytes)
 });

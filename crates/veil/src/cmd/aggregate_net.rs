@@ -503,7 +503,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
                 }
                 last_nonce = nonce;
                 let ct = Ciphertext::from_bytes(&params, &msg[13..]).context("malformed ciphertext to refresh")?;
-                let share = Refresh::new(&session, key, &ct, nonce, RefreshSecurity::with_bound(bound)?)?.share(&sk, &smudging, &mut rng)?;
+                let share = Refresh::new(&session, key, &ct, nonce, RefreshSecurity::with_bound(bound)?)?.share(&sk.decryption_key(&session)?, &smudging, &mut rng)?;
                 send(&mut srv, &share.to_bytes(&session), &server_name, "refresh share")?;
                 eprintln!("[party {party}] refresh {refreshes} answered");
             }
