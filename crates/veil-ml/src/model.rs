@@ -185,6 +185,31 @@ impl Model {
         }
     }
 
+    /// How far each row's outputs are from changing its class (see [`Model::classes`]): the gap
+    /// between the two largest outputs, or the distance of a single output to its threshold.
+    /// A perturbation of every output by less than half of it (one output: less than it)
+    /// leaves the class unchanged.
+    pub fn decision_margins(&self, y: &Matrix) -> Vec<f64> {
+        if y.cols() == 1 {
+            let thr = if matches!(self.layers.last(), Some(Layer::Sigmoid)) { 0.5 } else { 0.0 };
+            y.data().iter().map(|&v| (v - thr).abs()).collect()
+        } else {
+            (0..y.rows())
+                .map(|i| {
+                    let (mut first, mut second) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+                    for &v in y.row(i) {
+                        if v > first {
+                            (first, second) = (v, first);
+                        } else if v > second {
+                            second = v;
+                        }
+                    }
+                    first - second
+                })
+                .collect()
+        }
+    }
+
     /// Fraction of rows whose predicted class equals `labels`.
     pub fn accuracy(&self, x: &Matrix, labels: &[usize]) -> Result<f64, MlError> {
         let p = self.predict(x)?;
@@ -304,5 +329,18 @@ mod tests {
         let s = Layer::Softmax.forward(&x).expect("softmax");
         assert!((s.data().iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!((Layer::Sigmoid.forward(&x).expect("sig").get(0, 1) - 0.5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn decision_margins_measure_the_distance_to_another_class() {
+        let m = Model::random_mlp(&[2, 3], Layer::Relu, None, 1).expect("model");
+        let y = Matrix::new(2, 3, vec![0.1, 0.7, 0.4, 2.0, 2.0, -1.0]).expect("y");
+        let d = m.decision_margins(&y);
+        assert!((d[0] - 0.3).abs() < 1e-12 && d[1] == 0.0, "{d:?}");
+        let logit = Model::random_mlp(&[2, 1], Layer::Relu, None, 1).expect("model");
+        let prob = Model::random_mlp(&[2, 1], Layer::Relu, Some(Layer::Sigmoid), 1).expect("model");
+        let z = Matrix::new(2, 1, vec![-0.25, 0.75]).expect("z");
+        assert_eq!(logit.decision_margins(&z), vec![0.25, 0.75]);
+        assert_eq!(prob.decision_margins(&z), vec![0.75, 0.25]);
     }
 }

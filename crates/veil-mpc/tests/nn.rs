@@ -44,7 +44,11 @@ fn check_inference(model: &Model, x: &Matrix, tol: f64) {
             let got = nn::decode(fp, want.rows(), want.cols(), part).expect("decode");
             let err = got.max_abs_diff(&want).expect("shape");
             assert!(err < tol, "{name} {path}: max error {err}");
-            assert_eq!(model.classes(&got), model.classes(&want), "{name} {path}: classes differ");
+            // Only a row closer to another class than the error could flip.
+            let margins = model.decision_margins(&want);
+            for (r, ((g, w), m)) in model.classes(&got).iter().zip(model.classes(&want)).zip(&margins).enumerate() {
+                assert!(*g == w || *m <= 2.0 * err, "{name} {path} row {r}: class {g}, plaintext {w} (margin {m})");
+            }
         }
     }
     assert_eq!(r2[1].as_ref().expect("2pc party 1"), r2[0].as_ref().expect("2pc party 0"));

@@ -192,7 +192,7 @@ fn linked(timeout_ms: u64) -> (veil_transport::TlsChannel, veil_transport::TlsCh
 
 #[test]
 fn a_stalled_peer_gives_a_timeout() {
-    let (mut client, _server, _dir) = linked(200);
+    let (mut client, _server, _dir) = linked(1000);
     let start = Instant::now();
     let err = client.recv().expect_err("nothing is sent");
     assert!(matches!(&err, ChannelError::Timeout { peer, .. } if peer == "party-b"), "{err}");
@@ -279,7 +279,7 @@ fn a_server_that_does_not_speak_tls_is_refused_or_times_out() {
 
 #[test]
 fn a_peer_that_stops_reading_makes_sending_time_out() {
-    let (mut client, _server, _dir) = linked(200);
+    let (mut client, _server, _dir) = linked(1000);
     let chunk = vec![1u8; 1 << 20];
     let start = Instant::now();
     let mut result = Ok(());

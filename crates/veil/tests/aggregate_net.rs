@@ -171,7 +171,9 @@ fn training_gives_both_parties_the_plaintext_model(mailbox: bool) {
 /// Returns (A's, the server's) standard error.
 #[cfg(unix)]
 fn party_lost_mid_training(sig: &str) -> (String, String) {
-    const TIMEOUT: u64 = 15;
+    // Long enough for every step of a loaded 2-core machine before B is stopped; the test
+    // then takes about this long, as A and the server wait it out.
+    const TIMEOUT: u64 = 30;
     let net = setup(TRAIN_PRESET, TIMEOUT, &train_table());
     let [a, mut b, server] = start(&net);
     let _rest = await_stderr_line(&mut b, "refresh 1 answered", Duration::from_secs(300), "B's first refresh");

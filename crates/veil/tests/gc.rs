@@ -80,7 +80,9 @@ impl Party {
             let _ = out.read_to_string(&mut stdout);
         }
         let mut stderr = String::new();
-        while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
+        // The reader thread ends the stream at end of file; the idle limit only guards against
+        // a descendant that keeps the pipe open.
+        while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_secs(10)) {
             stderr.push_str(&line);
             stderr.push('\n');
         }
@@ -224,7 +226,9 @@ fn a_party_that_disappears_gives_an_error_not_a_hang() {
     g.child.kill().expect("kill the garbler");
     let e = e.finish(LIMIT);
     assert!(!e.success);
-    assert!(e.stderr.contains("disconnected") || e.stderr.contains("timed out") || e.stderr.contains("I/O error"), "{}", e.stderr);
+    // On a loaded machine the kill may come before the TLS handshake has finished.
+    let lost = ["disconnected", "timed out", "I/O error", "handshake"];
+    assert!(lost.iter().any(|w| e.stderr.contains(w)), "{}", e.stderr);
     assert!(!e.stdout.contains("output"), "{}", e.stdout);
 
     // Nobody connects: the listening party gives up after its timeout.

@@ -208,12 +208,14 @@ fn networked_secure_inference_over_tls() {
 /// A and the server must stop with an error within the timeout and print no result.
 #[cfg(unix)]
 fn peer_failure(sig: &str) -> String {
-    let net = network_job(3);
+    // 10 s: room for three processes to start and link on a loaded machine, and still well
+    // inside the 30 s in which A must give up.
+    let net = network_job(10);
     let job = p(&net.job);
     let server = spawn(&["threshold", "server", "--job", job]);
     let mut b = spawn(&["threshold", "party", "--job", job, "--party", "2", "--input", p(&net.b_csv)]);
     let a = spawn(&["threshold", "party", "--job", job, "--party", "1", "--input", p(&net.a_csv)]);
-    let _rest = await_stderr_line(&mut b, "connected", Duration::from_secs(60), "B's connection");
+    let _rest = await_stderr_line(&mut b, "] connected", Duration::from_secs(60), "B's connection");
     signal(&b, sig);
     let t = Instant::now();
     let (ok_a, out, err_a) = finish(a, Duration::from_secs(60));
@@ -351,6 +353,8 @@ struct MlpCase {
     rows: Vec<Vec<f64>>,
     want: veil_ml::Matrix,
     classes: Vec<usize>,
+    /// Each row's distance to another class ([`veil_ml::Model::decision_margins`]).
+    margins: Vec<f64>,
 }
 
 fn mlp_case(count: usize) -> MlpCase {
@@ -360,7 +364,9 @@ fn mlp_case(count: usize) -> MlpCase {
     let (_, held) = veil_ml::data::breast_cancer_split(&root.join("data/tabular/breast_cancer.csv"), 400, 1).unwrap();
     let x = held.x.slice_rows(0, count);
     let rows = (0..count).map(|i| x.row(i).to_vec()).collect();
-    MlpCase { model_path, rows, want: model.forward(&x).unwrap(), classes: model.predict(&x).unwrap() }
+    let want = model.forward(&x).unwrap();
+    let (classes, margins) = (model.classes(&want), model.decision_margins(&want));
+    MlpCase { model_path, rows, want, classes, margins }
 }
 
 /// Checks A's `{"outputs", "predictions"}` against the plaintext model.
@@ -376,7 +382,11 @@ fn check_mlp_outputs(case: &MlpCase, json: &str) {
     }
     assert!(err < 1e-3, "encrypted outputs differ from the plaintext model's by {err}");
     let got: Vec<usize> = v["predictions"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap() as usize).collect();
-    assert_eq!(got, case.classes, "a prediction differs from the plaintext model's");
+    assert_eq!(got.len(), case.classes.len());
+    // A row closer to another class than the outputs' error could flip with the noise.
+    for (r, ((g, w), m)) in got.iter().zip(&case.classes).zip(&case.margins).enumerate() {
+        assert!(g == w || *m <= 2e-3, "row {r}: predicted {g}, the plaintext model {w} (margin {m})");
+    }
 }
 
 /// Secure inference of an MLP on files at the secure preset: B encrypts its model (default
