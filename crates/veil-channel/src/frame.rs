@@ -55,43 +55,23 @@ impl FrameHeader {
     /// Builds the header for a payload of `len` bytes, refusing oversized payloads.
     pub fn for_payload(config: &ChannelConfig, len: usize, peer: &str) -> Result<Self, ChannelError> {
         if len > config.max_message_bytes || len > u32::MAX as usize {
-            return Err(ChannelError::TooLarge {
-                peer: peer.to_string(),
-                len,
-                max: config.max_message_bytes.min(u32::MAX as usize),
-            });
+            return Err(ChannelError::TooLarge { peer: peer.to_string(), len, max: config.max_message_bytes.min(u32::MAX as usize) });
         }
         Ok(Self { version: WIRE_VERSION, fingerprint: config.fingerprint, len: len as u32 })
     }
 
     /// Decodes a received header and checks magic, version, fingerprint and length bound.
-    pub fn decode_checked(
-        bytes: &[u8; FRAME_HEADER_BYTES],
-        config: &ChannelConfig,
-        peer: &str,
-    ) -> Result<Self, ChannelError> {
-        let header = Self::decode(bytes)
-            .map_err(|reason| ChannelError::Malformed { peer: peer.to_string(), reason: reason.to_string() })?;
+    pub fn decode_checked(bytes: &[u8; FRAME_HEADER_BYTES], config: &ChannelConfig, peer: &str) -> Result<Self, ChannelError> {
+        let header =
+            Self::decode(bytes).map_err(|reason| ChannelError::Malformed { peer: peer.to_string(), reason: reason.to_string() })?;
         if header.version != WIRE_VERSION {
-            return Err(ChannelError::VersionMismatch {
-                peer: peer.to_string(),
-                ours: WIRE_VERSION,
-                theirs: header.version,
-            });
+            return Err(ChannelError::VersionMismatch { peer: peer.to_string(), ours: WIRE_VERSION, theirs: header.version });
         }
         if header.fingerprint != config.fingerprint {
-            return Err(ChannelError::FingerprintMismatch {
-                peer: peer.to_string(),
-                ours: config.fingerprint,
-                theirs: header.fingerprint,
-            });
+            return Err(ChannelError::FingerprintMismatch { peer: peer.to_string(), ours: config.fingerprint, theirs: header.fingerprint });
         }
         if header.len as usize > config.max_message_bytes {
-            return Err(ChannelError::TooLarge {
-                peer: peer.to_string(),
-                len: header.len as usize,
-                max: config.max_message_bytes,
-            });
+            return Err(ChannelError::TooLarge { peer: peer.to_string(), len: header.len as usize, max: config.max_message_bytes });
         }
         Ok(header)
     }
@@ -99,11 +79,7 @@ impl FrameHeader {
 
 /// Splits a whole received frame into its checked header and its payload: the header must pass
 /// [`FrameHeader::decode_checked`] and announce exactly the bytes that follow it.
-pub fn split_frame<'a>(
-    frame: &'a [u8],
-    config: &ChannelConfig,
-    peer: &str,
-) -> Result<(FrameHeader, &'a [u8]), ChannelError> {
+pub fn split_frame<'a>(frame: &'a [u8], config: &ChannelConfig, peer: &str) -> Result<(FrameHeader, &'a [u8]), ChannelError> {
     let malformed = |reason: String| ChannelError::Malformed { peer: peer.to_string(), reason };
     let Some(head) = frame.first_chunk::<FRAME_HEADER_BYTES>() else {
         return Err(malformed(format!("frame of {} bytes is shorter than its header", frame.len())));
@@ -132,16 +108,10 @@ mod tests {
         let mut h = FrameHeader { version: WIRE_VERSION, fingerprint: Fingerprint([1; 16]), len: 3 };
         assert!(FrameHeader::decode_checked(&h.encode(), &cfg, "p").is_ok());
         h.version = 9;
-        assert!(matches!(
-            FrameHeader::decode_checked(&h.encode(), &cfg, "p"),
-            Err(ChannelError::VersionMismatch { theirs: 9, .. })
-        ));
+        assert!(matches!(FrameHeader::decode_checked(&h.encode(), &cfg, "p"), Err(ChannelError::VersionMismatch { theirs: 9, .. })));
         h.version = WIRE_VERSION;
         h.fingerprint = Fingerprint([2; 16]);
-        assert!(matches!(
-            FrameHeader::decode_checked(&h.encode(), &cfg, "p"),
-            Err(ChannelError::FingerprintMismatch { .. })
-        ));
+        assert!(matches!(FrameHeader::decode_checked(&h.encode(), &cfg, "p"), Err(ChannelError::FingerprintMismatch { .. })));
         let mut bytes = h.encode();
         bytes[0] = b'X';
         assert!(matches!(FrameHeader::decode_checked(&bytes, &cfg, "p"), Err(ChannelError::Malformed { .. })));

@@ -50,9 +50,7 @@ impl<S: Read + Write + Send> StreamChannel<S> {
         self.broken = true;
         let peer = self.peer.clone();
         match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                ChannelError::Timeout { peer, after: self.config.timeout }
-            }
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ChannelError::Timeout { peer, after: self.config.timeout },
             io::ErrorKind::UnexpectedEof
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted

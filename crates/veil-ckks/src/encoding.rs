@@ -274,8 +274,7 @@ mod tests {
         let p = params();
         let enc = Encoder::new(&p);
         let n = p.n();
-        let values: Vec<Complex64> =
-            (0..n / 2).map(|j| Complex64::new((j as f64 * 0.37).sin(), (j as f64 * 0.11).cos() * 0.5)).collect();
+        let values: Vec<Complex64> = (0..n / 2).map(|j| Complex64::new((j as f64 * 0.37).sin(), (j as f64 * 0.11).cos() * 0.5)).collect();
         let scale = Scale::from_log2(30.0);
         let coeffs = enc.encode_coefficients(&values, scale).unwrap();
         for (j, want) in values.iter().enumerate().step_by(37) {

@@ -181,12 +181,8 @@ impl Evaluator {
         let mut d1 = RnsPoly::<Ntt>::zero(ring, &basis)?;
         let mut d2 = RnsPoly::<Ntt>::zero(ring, &basis)?;
         let (a0, a1, b0, b1) = (&a.parts[0], &a.parts[1], &b.parts[0], &b.parts[1]);
-        d0.data_mut()
-            .par_chunks_mut(n)
-            .zip(d1.data_mut().par_chunks_mut(n))
-            .zip(d2.data_mut().par_chunks_mut(n))
-            .enumerate()
-            .for_each(|(k, ((o0, o1), o2))| {
+        d0.data_mut().par_chunks_mut(n).zip(d1.data_mut().par_chunks_mut(n)).zip(d2.data_mut().par_chunks_mut(n)).enumerate().for_each(
+            |(k, ((o0, o1), o2))| {
                 let m = ring.modulus(k);
                 let (x0, x1, y0, y1) = (a0.limb(k), a1.limb(k), b0.limb(k), b1.limb(k));
                 for c in 0..n {
@@ -194,7 +190,8 @@ impl Evaluator {
                     o1[c] = m.reduce_u128(x0[c] as u128 * y1[c] as u128 + x1[c] as u128 * y0[c] as u128);
                     o2[c] = m.mul(x1[c], y1[c]);
                 }
-            });
+            },
+        );
         Ok(Ciphertext { parts: vec![d0, d1, d2], level: a.level, scale: Scale(a.scale.0 * b.scale.0), seed: None })
     }
 

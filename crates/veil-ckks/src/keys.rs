@@ -292,11 +292,8 @@ impl GaloisKeys {
     pub fn generate(sk: &SecretKey, steps: &[i64], conjugation: bool, rng: &mut Prng) -> Result<Self, CkksError> {
         let params = sk.params();
         let mut keys = BTreeMap::new();
-        let elements = steps
-            .iter()
-            .map(|&s| params.galois_element(s))
-            .chain(conjugation.then(|| params.conjugation_element()))
-            .filter(|&g| g != 1);
+        let elements =
+            steps.iter().map(|&s| params.galois_element(s)).chain(conjugation.then(|| params.conjugation_element())).filter(|&g| g != 1);
         for g in elements {
             if let std::collections::btree_map::Entry::Vacant(v) = keys.entry(g) {
                 v.insert(GaloisKey::generate(sk, g, rng)?);

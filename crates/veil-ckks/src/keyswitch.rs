@@ -136,60 +136,52 @@ pub fn inner_product(
     }
     let mut out0 = RnsPoly::<Ntt>::zero(ring, &qp)?;
     let mut out1 = RnsPoly::<Ntt>::zero(ring, &qp)?;
-    out0.data_mut()
-        .par_chunks_mut(n)
-        .zip(out1.data_mut().par_chunks_mut(n))
-        .enumerate()
-        .for_each(|(t, (o0, o1))| {
-            let m = ring.modulus(qp[t]);
-            let kt = if t <= l { t } else { top + 1 + (t - l - 1) };
-            const BLOCK: usize = 256;
-            let mut acc0 = [0u128; BLOCK];
-            let mut acc1 = [0u128; BLOCK];
-            for start in (0..n).step_by(BLOCK) {
-                let end = (start + BLOCK).min(n);
-                let len = end - start;
-                acc0[..len].fill(0);
-                acc1[..len].fill(0);
-                for j in 0..nd {
-                    let x = digits.digits[j].limb(t);
-                    let b = &key.b[j].limb(kt)[start..end];
-                    let a = &key.a[j].limb(kt)[start..end];
-                    match perm {
-                        None => {
-                            let x = &x[start..end];
-                            for ((((s0, s1), &xv), &bv), &av) in
-                                acc0[..len].iter_mut().zip(acc1[..len].iter_mut()).zip(x).zip(b).zip(a)
-                            {
-                                *s0 += xv as u128 * bv as u128;
-                                *s1 += xv as u128 * av as u128;
-                            }
-                        }
-                        Some(p) => {
-                            let p = &p[start..end];
-                            for ((((s0, s1), &pi), &bv), &av) in
-                                acc0[..len].iter_mut().zip(acc1[..len].iter_mut()).zip(p).zip(b).zip(a)
-                            {
-                                let xv = x[pi as usize] as u128;
-                                *s0 += xv * bv as u128;
-                                *s1 += xv * av as u128;
-                            }
+    out0.data_mut().par_chunks_mut(n).zip(out1.data_mut().par_chunks_mut(n)).enumerate().for_each(|(t, (o0, o1))| {
+        let m = ring.modulus(qp[t]);
+        let kt = if t <= l { t } else { top + 1 + (t - l - 1) };
+        const BLOCK: usize = 256;
+        let mut acc0 = [0u128; BLOCK];
+        let mut acc1 = [0u128; BLOCK];
+        for start in (0..n).step_by(BLOCK) {
+            let end = (start + BLOCK).min(n);
+            let len = end - start;
+            acc0[..len].fill(0);
+            acc1[..len].fill(0);
+            for j in 0..nd {
+                let x = digits.digits[j].limb(t);
+                let b = &key.b[j].limb(kt)[start..end];
+                let a = &key.a[j].limb(kt)[start..end];
+                match perm {
+                    None => {
+                        let x = &x[start..end];
+                        for ((((s0, s1), &xv), &bv), &av) in acc0[..len].iter_mut().zip(acc1[..len].iter_mut()).zip(x).zip(b).zip(a) {
+                            *s0 += xv as u128 * bv as u128;
+                            *s1 += xv as u128 * av as u128;
                         }
                     }
-                    if j % 16 == 15 {
-                        for v in acc0[..len].iter_mut().chain(acc1[..len].iter_mut()) {
-                            *v = m.reduce_u128(*v) as u128;
+                    Some(p) => {
+                        let p = &p[start..end];
+                        for ((((s0, s1), &pi), &bv), &av) in acc0[..len].iter_mut().zip(acc1[..len].iter_mut()).zip(p).zip(b).zip(a) {
+                            let xv = x[pi as usize] as u128;
+                            *s0 += xv * bv as u128;
+                            *s1 += xv * av as u128;
                         }
                     }
                 }
-                for (o, &v) in o0[start..end].iter_mut().zip(&acc0[..len]) {
-                    *o = m.reduce_u128(v);
-                }
-                for (o, &v) in o1[start..end].iter_mut().zip(&acc1[..len]) {
-                    *o = m.reduce_u128(v);
+                if j % 16 == 15 {
+                    for v in acc0[..len].iter_mut().chain(acc1[..len].iter_mut()) {
+                        *v = m.reduce_u128(*v) as u128;
+                    }
                 }
             }
-        });
+            for (o, &v) in o0[start..end].iter_mut().zip(&acc0[..len]) {
+                *o = m.reduce_u128(v);
+            }
+            for (o, &v) in o1[start..end].iter_mut().zip(&acc1[..len]) {
+                *o = m.reduce_u128(v);
+            }
+        }
+    });
     Ok((out0, out1))
 }
 
@@ -233,7 +225,12 @@ pub fn mod_down(params: &Parameters, x: &RnsPoly<Ntt>, level: Level) -> Result<R
 }
 
 /// The whole switch: `(u_0, u_1)` over `Q_l` with `u_0 + u_1·s ≈ d·s'`.
-pub fn key_switch(params: &Parameters, d: &RnsPoly<Ntt>, level: Level, key: &SwitchingKey) -> Result<(RnsPoly<Ntt>, RnsPoly<Ntt>), CkksError> {
+pub fn key_switch(
+    params: &Parameters,
+    d: &RnsPoly<Ntt>,
+    level: Level,
+    key: &SwitchingKey,
+) -> Result<(RnsPoly<Ntt>, RnsPoly<Ntt>), CkksError> {
     let digits = mod_up(params, d, level)?;
     let (a, b) = inner_product(params, &digits, key, None)?;
     Ok((mod_down(params, &a, level)?, mod_down(params, &b, level)?))

@@ -184,11 +184,7 @@ impl TryFrom<ParametersLiteral> for Parameters {
         let log_qp: u32 = lit.log_q.iter().chain(&lit.log_p).sum();
         match lit.security {
             Security::Classical128 => {
-                let max_bits = HE_STANDARD_128
-                    .iter()
-                    .find(|(nn, _)| *nn == n)
-                    .map(|(_, b)| *b)
-                    .ok_or(CkksError::NoSecurityEntry { n })?;
+                let max_bits = HE_STANDARD_128.iter().find(|(nn, _)| *nn == n).map(|(_, b)| *b).ok_or(CkksError::NoSecurityEntry { n })?;
                 if log_qp > max_bits {
                     return Err(CkksError::Insecure { n, log_qp, max_bits });
                 }
@@ -210,9 +206,7 @@ impl TryFrom<ParametersLiteral> for Parameters {
         let p_bits: u32 = p.iter().map(|v| 64 - v.leading_zeros()).sum();
         let dnum = match lit.dnum {
             Some(d) => d,
-            None => (1..=q_count)
-                .find(|&d| max_digit_bits(&q, q_count.div_ceil(d)) <= p_bits)
-                .unwrap_or(q_count),
+            None => (1..=q_count).find(|&d| max_digit_bits(&q, q_count.div_ceil(d)) <= p_bits).unwrap_or(q_count),
         };
         if dnum == 0 || dnum > q_count {
             return Err(CkksError::InvalidDnum { dnum, q_count });
@@ -261,14 +255,10 @@ impl TryFrom<ParametersLiteral> for Parameters {
             for j in 0..(l + 1).div_ceil(alpha) {
                 let digit = j * alpha..((j + 1) * alpha).min(l + 1);
                 let src: Vec<Modulus> = qm[digit.clone()].to_vec();
-                let dst: Vec<Modulus> =
-                    (0..=l).filter(|i| !digit.contains(i)).map(|i| qm[i]).chain(pm.iter().copied()).collect();
+                let dst: Vec<Modulus> = (0..=l).filter(|i| !digit.contains(i)).map(|i| qm[i]).chain(pm.iter().copied()).collect();
                 let mut half = veil_math::bigint::BigUint::product(&q[digit.clone()]);
                 half.shr1();
-                halves.push((
-                    src.iter().map(|m| half.rem_u64(m.value())).collect(),
-                    dst.iter().map(|m| half.rem_u64(m.value())).collect(),
-                ));
+                halves.push((src.iter().map(|m| half.rem_u64(m.value())).collect(), dst.iter().map(|m| half.rem_u64(m.value())).collect()));
                 convs.push(BaseConverter::new(&src, &dst)?);
             }
             mod_up.push(convs);

@@ -149,11 +149,14 @@ impl<'a> Reader<'a> {
     fn poly(&mut self, params: &Parameters, basis: &[usize]) -> Result<RnsPoly<Ntt>, CkksError> {
         let len = basis.len() * params.n();
         let bytes = self.take(len * 8)?;
-        let data: Vec<u64> = bytes.chunks_exact(8).map(|c| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(c);
-            u64::from_le_bytes(a)
-        }).collect();
+        let data: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                u64::from_le_bytes(a)
+            })
+            .collect();
         Ok(RnsPoly::from_residues(params.ring(), basis, data)?)
     }
     fn level(&mut self, params: &Parameters) -> Result<Level, CkksError> {

@@ -21,14 +21,31 @@ use crate::GcError;
 /// One gate, with wire indices already checked against the wire count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
-    Xor { a: u32, b: u32, out: u32 },
-    And { a: u32, b: u32, out: u32 },
+    Xor {
+        a: u32,
+        b: u32,
+        out: u32,
+    },
+    And {
+        a: u32,
+        b: u32,
+        out: u32,
+    },
     /// Negation.
-    Inv { a: u32, out: u32 },
+    Inv {
+        a: u32,
+        out: u32,
+    },
     /// Wire copy.
-    Eqw { a: u32, out: u32 },
+    Eqw {
+        a: u32,
+        out: u32,
+    },
     /// Constant.
-    Eq { value: bool, out: u32 },
+    Eq {
+        value: bool,
+        out: u32,
+    },
 }
 
 /// A validated circuit: every wire is assigned once, before it is read, and every output is
@@ -56,8 +73,7 @@ fn numbers(line_no: usize, text: &str) -> Result<Vec<usize>, GcError> {
 impl Circuit {
     /// Reads and parses a Bristol Fashion file.
     pub fn from_file(path: &Path) -> Result<Self, GcError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| GcError::CircuitFile { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| GcError::CircuitFile { path: path.display().to_string(), source })?;
         Self::parse(&text)
     }
 

@@ -170,11 +170,7 @@ impl Drop for Garbler {
 
 impl Garbler {
     /// Base OTs and OT-extension setup with the evaluator (as OT sender, Δ = free-XOR offset).
-    pub fn setup<C: Channel + ?Sized>(
-        ch: &mut C,
-        ot: IknpConfig,
-        rng: &mut (impl RngCore + CryptoRng),
-    ) -> Result<Self, GcError> {
+    pub fn setup<C: Channel + ?Sized>(ch: &mut C, ot: IknpConfig, rng: &mut (impl RngCore + CryptoRng)) -> Result<Self, GcError> {
         let cot = CotSender::setup(ch, ot, rng)?;
         Ok(Self {
             cot,
@@ -303,11 +299,7 @@ impl Drop for Evaluator {
 
 impl Evaluator {
     /// Base OTs and OT-extension setup with the garbler (as OT receiver).
-    pub fn setup<C: Channel + ?Sized>(
-        ch: &mut C,
-        ot: IknpConfig,
-        rng: &mut (impl RngCore + CryptoRng),
-    ) -> Result<Self, GcError> {
+    pub fn setup<C: Channel + ?Sized>(ch: &mut C, ot: IknpConfig, rng: &mut (impl RngCore + CryptoRng)) -> Result<Self, GcError> {
         let cot = CotReceiver::setup(ch, ot, rng)?;
         Ok(Self { cot, hash: TccrHash::new(), next_gate: 0, next_output: 0, labels: Vec::new() })
     }

@@ -18,13 +18,30 @@ pub const MAX_BATCH: usize = 4;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Op {
-    Xor { a: u32, b: u32, out: u32 },
-    Not { a: u32, out: u32 },
-    Copy { a: u32, out: u32 },
+    Xor {
+        a: u32,
+        b: u32,
+        out: u32,
+    },
+    Not {
+        a: u32,
+        out: u32,
+    },
+    Copy {
+        a: u32,
+        out: u32,
+    },
     /// A constant; `wire` (the circuit's wire index) names its public label.
-    Const { value: bool, out: u32, wire: u32 },
+    Const {
+        value: bool,
+        out: u32,
+        wire: u32,
+    },
     /// AND gates `first .. first + count` of [`Schedule::ands`].
-    Ands { first: u32, count: u32 },
+    Ands {
+        first: u32,
+        count: u32,
+    },
 }
 
 /// A circuit compiled for garbling: operations on label slots.

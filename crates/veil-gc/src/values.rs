@@ -31,9 +31,7 @@ pub fn parse_value(text: &str, bits: usize, group: usize) -> Result<Vec<bool>, G
         Some(d) => (true, d),
         None => (false, t.as_str()),
     };
-    let magnitude: u128 = digits
-        .parse()
-        .map_err(|_| err(format!("`{text}` is neither a decimal integer nor 0x-prefixed hexadecimal")))?;
+    let magnitude: u128 = digits.parse().map_err(|_| err(format!("`{text}` is neither a decimal integer nor 0x-prefixed hexadecimal")))?;
     let fits = if bits >= 128 {
         !neg || magnitude <= 1u128 << 127
     } else if neg {
@@ -87,7 +85,10 @@ mod tests {
         assert_eq!(to_u128(&parse_value("1234", 32, 0).expect("dec")), Some(1234));
         assert_eq!(to_u128(&parse_value("-1", 8, 0).expect("neg")), Some(0xff));
         assert_eq!(to_u128(&parse_value("0xff_01", 16, 0).expect("hex")), Some(0xff01));
-        assert_eq!(format_hex(&parse_value("0x000102030405060708090a0b0c0d0e0f", 128, 0).expect("hex")), "0x000102030405060708090a0b0c0d0e0f");
+        assert_eq!(
+            format_hex(&parse_value("0x000102030405060708090a0b0c0d0e0f", 128, 0).expect("hex")),
+            "0x000102030405060708090a0b0c0d0e0f"
+        );
         assert!(parse_value("256", 8, 1).is_err());
         assert!(parse_value("-129", 8, 1).is_err());
         assert!(parse_value("0x1ff", 8, 1).is_err());

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use veil_ckks::{Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, PublicKey, RelinearizationKey, SecretKey};
+use veil_ckks::{
+    Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, PublicKey, RelinearizationKey, SecretKey,
+};
 use veil_he::infer::{encrypt_model, encrypt_rows, evaluate, ModelShape, Packing};
 use veil_math::sampler::Prng;
 use veil_ml::Model;
@@ -31,7 +33,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn run(params: &std::sync::Arc<Parameters>, model: &Model, x: &veil_ml::Matrix, packing: Packing, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn run(
+    params: &std::sync::Arc<Parameters>,
+    model: &Model,
+    x: &veil_ml::Matrix,
+    packing: Packing,
+    runs: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let (params, rows) = (params.clone(), x.rows());
     let shape = ModelShape::of_model(&params, model, packing, None)?;
     let mut rng = Prng::from_os();

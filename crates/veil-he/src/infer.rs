@@ -288,7 +288,14 @@ impl ModelShape {
         Self::build(params, width, model.inputs, stages, output, packing)
     }
 
-    fn build(params: &Parameters, width: usize, inputs: usize, specs: Vec<StageSpec>, output: FinalActivation, packing: Packing) -> Result<Self, HeError> {
+    fn build(
+        params: &Parameters,
+        width: usize,
+        inputs: usize,
+        specs: Vec<StageSpec>,
+        output: FinalActivation,
+        packing: Packing,
+    ) -> Result<Self, HeError> {
         let slots = params.slot_count();
         if !width.is_power_of_two() || width > slots {
             return Err(HeError::Packing { reason: format!("window width {width} is not a power of two dividing {slots} slots") });
@@ -311,7 +318,8 @@ impl ModelShape {
             if outputs == 0 {
                 return Err(unsupported("a dense layer without outputs"));
             }
-            let mut stage = Stage { inputs: d_in, outputs, activation, level: Level(level.max(0) as usize), offset, baby: 0, extent: d_in + 1 };
+            let mut stage =
+                Stage { inputs: d_in, outputs, activation, level: Level(level.max(0) as usize), offset, baby: 0, extent: d_in + 1 };
             if packing == Packing::Diagonal {
                 stage.baby = best_baby(stage.diagonals());
             } else {
@@ -483,7 +491,13 @@ impl EncryptedModel {
 /// Model owner: encrypts every dense layer of `model` for `shape` (from
 /// [`ModelShape::of_model`] on the same model), each ciphertext at the level its stage is
 /// evaluated at.
-pub fn encrypt_model(params: &Arc<Parameters>, encryptor: &Encryptor<'_>, model: &Model, shape: &ModelShape, rng: &mut Prng) -> Result<EncryptedModel, HeError> {
+pub fn encrypt_model(
+    params: &Arc<Parameters>,
+    encryptor: &Encryptor<'_>,
+    model: &Model,
+    shape: &ModelShape,
+    rng: &mut Prng,
+) -> Result<EncryptedModel, HeError> {
     let (specs, output) = stages_of(model)?;
     let same = specs.len() == shape.stages.len()
         && output == shape.output
@@ -517,7 +531,13 @@ pub fn encrypt_model(params: &Arc<Parameters>, encryptor: &Encryptor<'_>, model:
 /// Data owner: packs `rows` (exactly `shape.inputs()` features each, no bias column) into one
 /// ciphertext at the top level, row `r` in slots `[r·w, r·w + inputs)` (with diagonals, repeated
 /// cyclically after a gap for the bias, as the first stage reads it).
-pub fn encrypt_rows(params: &Arc<Parameters>, encryptor: &Encryptor<'_>, shape: &ModelShape, rows: &Matrix, rng: &mut Prng) -> Result<Ciphertext, HeError> {
+pub fn encrypt_rows(
+    params: &Arc<Parameters>,
+    encryptor: &Encryptor<'_>,
+    shape: &ModelShape,
+    rows: &Matrix,
+    rng: &mut Prng,
+) -> Result<Ciphertext, HeError> {
     shape.check_rows(rows.rows())?;
     if rows.cols() != shape.inputs {
         return Err(HeError::Packing { reason: format!("rows have {} features, the model takes {}", rows.cols(), shape.inputs) });
@@ -549,7 +569,14 @@ struct Ctx<'a> {
 /// Evaluator: the outputs (logits) of the first `rows` rows of `x` under `model`, in one
 /// ciphertext at [`ModelShape::output_level`]. Needs the relinearisation key and the Galois
 /// keys of [`ModelShape::rotation_steps`]; holds no secret.
-pub fn evaluate(eval: &Evaluator, model: &EncryptedModel, x: &Ciphertext, rows: usize, rlk: &RelinearizationKey, gks: &GaloisKeys) -> Result<Ciphertext, HeError> {
+pub fn evaluate(
+    eval: &Evaluator,
+    model: &EncryptedModel,
+    x: &Ciphertext,
+    rows: usize,
+    rlk: &RelinearizationKey,
+    gks: &GaloisKeys,
+) -> Result<Ciphertext, HeError> {
     let params = eval.params();
     let shape = &model.shape;
     shape.check_rows(rows)?;
@@ -563,7 +590,9 @@ pub fn evaluate(eval: &Evaluator, model: &EncryptedModel, x: &Ciphertext, rows: 
     let mut x = x.clone();
     for (i, (stage, weights)) in shape.stages.iter().zip(&model.weights).enumerate() {
         if weights.len() != shape.ciphertexts_of(stage) {
-            return Err(HeError::MalformedModel { reason: format!("{} weight ciphertexts for a stage of {}", weights.len(), shape.ciphertexts_of(stage)) });
+            return Err(HeError::MalformedModel {
+                reason: format!("{} weight ciphertexts for a stage of {}", weights.len(), shape.ciphertexts_of(stage)),
+            });
         }
         let bias = shape.windows(stage.offset, rows, stage.extent, |p| (p % stage.diagonals() == stage.inputs).then_some(1.0));
         x = eval.add_plain(&x, &cx.encoder.encode(&bias, x.level(), x.scale())?)?;
@@ -619,7 +648,10 @@ mod tests {
         let linear = mlp(&[30, 8, 1], vec![0.0, 1.0], Some(Layer::Sigmoid));
         assert_eq!(ModelShape::of_model(&params, &linear, Packing::RowSum, None).expect("shape").depth(), 4);
         let deep = mlp(&[30, 8, 8, 2], vec![0.0, 1.0, 1.0], None);
-        assert!(matches!(ModelShape::of_model(&params, &deep, Packing::RowSum, None), Err(HeError::DepthExceeded { needed: 8, available: 6 })));
+        assert!(matches!(
+            ModelShape::of_model(&params, &deep, Packing::RowSum, None),
+            Err(HeError::DepthExceeded { needed: 8, available: 6 })
+        ));
         let cubic = mlp(&[4, 2, 1], vec![0.0, 1.0, 0.0, 1.0], None);
         assert!(matches!(ModelShape::of_model(&params, &cubic, Packing::RowSum, None), Err(HeError::UnsupportedModel { .. })));
         let relu = Model::random_mlp(&[4, 2, 1], Layer::Relu, None, 1).expect("model");

@@ -161,9 +161,16 @@ pub fn rotation_steps(params: &Parameters, cfg: &LogRegTrainConfig) -> Vec<i64> 
 /// The same iterations on plaintext with the sigmoid `sigmoid` (the configuration's polynomial
 /// for the reference of the encrypted run, or the true sigmoid): `features + 1` weights, the
 /// bias last, starting from zero.
-pub fn plaintext_reference(rows: &[Vec<f64>], labels: &[f64], cfg: &LogRegTrainConfig, sigmoid: &dyn Fn(f64) -> f64) -> Result<Vec<f64>, HeError> {
+pub fn plaintext_reference(
+    rows: &[Vec<f64>],
+    labels: &[f64],
+    cfg: &LogRegTrainConfig,
+    sigmoid: &dyn Fn(f64) -> f64,
+) -> Result<Vec<f64>, HeError> {
     if rows.len() != cfg.rows || labels.len() != cfg.rows || rows.iter().any(|r| r.len() != cfg.features) {
-        return Err(HeError::InvalidConfig { reason: format!("expected {} rows of {} features and as many labels", cfg.rows, cfg.features) });
+        return Err(HeError::InvalidConfig {
+            reason: format!("expected {} rows of {} features and as many labels", cfg.rows, cfg.features),
+        });
     }
     let step = cfg.learning_rate / cfg.rows as f64;
     let mut w = vec![0.0; cfg.features + 1];
@@ -229,17 +236,28 @@ const fn level_of(l: usize) -> Level {
 }
 
 impl<'a> Trainer<'a> {
-    fn new(eval: &'a Evaluator, rlk: &'a RelinearizationKey, gks: &'a GaloisKeys, x: &'a [Ciphertext], y: &'a [Ciphertext], cfg: &'a LogRegTrainConfig) -> Result<Self, HeError> {
+    fn new(
+        eval: &'a Evaluator,
+        rlk: &'a RelinearizationKey,
+        gks: &'a GaloisKeys,
+        x: &'a [Ciphertext],
+        y: &'a [Ciphertext],
+        cfg: &'a LogRegTrainConfig,
+    ) -> Result<Self, HeError> {
         let params = eval.params();
         cfg.validate(params)?;
         let chunks = cfg.chunks(params);
         if x.len() != chunks || y.len() != chunks {
-            return Err(HeError::InvalidConfig { reason: format!("{} row and {} label ciphertexts for {} rows: expected {chunks} of each", x.len(), y.len(), cfg.rows) });
+            return Err(HeError::InvalidConfig {
+                reason: format!("{} row and {} label ciphertexts for {} rows: expected {chunks} of each", x.len(), y.len(), cfg.rows),
+            });
         }
         for (what, cts) in [("row", x), ("label", y)] {
             for ct in cts {
                 if ct.level() != params.max_level() || ct.degree() != 1 || !ct.scale().matches(cts[0].scale()) {
-                    return Err(HeError::InvalidConfig { reason: format!("{what} ciphertexts must be fresh (top level, degree 1, one scale)") });
+                    return Err(HeError::InvalidConfig {
+                        reason: format!("{what} ciphertexts must be fresh (top level, degree 1, one scale)"),
+                    });
                 }
             }
         }
@@ -255,7 +273,9 @@ impl<'a> Trainer<'a> {
     fn rescale_to(&self, ct: &Ciphertext, scale: f64) -> Result<Ciphertext, HeError> {
         let mut out = self.eval.rescale(ct)?;
         if (out.scale().0 / scale - 1.0).abs() > 1e-9 {
-            return Err(HeError::InvalidConfig { reason: format!("scale bookkeeping: 2^{} where 2^{} was planned", out.scale().log2(), scale.log2()) });
+            return Err(HeError::InvalidConfig {
+                reason: format!("scale bookkeeping: 2^{} where 2^{} was planned", out.scale().log2(), scale.log2()),
+            });
         }
         out.set_scale(Scale(scale));
         Ok(out)
@@ -271,7 +291,15 @@ impl<'a> Trainer<'a> {
         let out = refresher.refresh(ct, bound)?;
         let top = self.eval.params().max_level();
         if out.level() != top || !out.scale().matches(ct.scale()) || out.degree() != 1 {
-            return Err(HeError::BadRefresh { reason: format!("got level {} scale 2^{:.3}, expected level {} scale 2^{:.3}", out.level().0, out.scale().log2(), top.0, ct.scale().log2()) });
+            return Err(HeError::BadRefresh {
+                reason: format!(
+                    "got level {} scale 2^{:.3}, expected level {} scale 2^{:.3}",
+                    out.level().0,
+                    out.scale().log2(),
+                    top.0,
+                    ct.scale().log2()
+                ),
+            });
         }
         Ok(out)
     }
@@ -285,7 +313,9 @@ impl<'a> Trainer<'a> {
         let s_z = |a: usize| s_x * s_w / self.q(a);
         let s_d = |a3: usize| s_w * self.q(a3) / s_x;
         let m_w = lvl(refresher.min_level(Scale(s_w), cfg.log2_weight_bound))?;
-        let shallow = || HeError::InvalidConfig { reason: format!("{top} levels leave no room for the stages of an iteration (depths 1, 2, 1) between refreshes") };
+        let shallow = || HeError::InvalidConfig {
+            reason: format!("{top} levels leave no room for the stages of an iteration (depths 1, 2, 1) between refreshes"),
+        };
         // Every stage must fit between the top level and the refresh level of its output.
         let m_z_top = lvl(refresher.min_level(Scale(s_z(top)), cfg.log2_logit_bound))?;
         let m_d_top = lvl(refresher.min_level(Scale(s_d(top)), LOG2_GRADIENT_TERM_BOUND))?;

@@ -10,12 +10,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use veil_ckks::{Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, PublicKey, RelinearizationKey, SecretKey, Security};
+use veil_ckks::{
+    Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, PublicKey, RelinearizationKey, SecretKey, Security,
+};
 use veil_he::infer::{encrypt_model, encrypt_rows, evaluate, EncryptedModel, FinalActivation, ModelShape, Packing};
 use veil_he::HeError;
 use veil_math::sampler::{Prng, Seed};
 use veil_ml::{Layer, Matrix, Model};
-use veil_threshold::{merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Smudging};
+use veil_threshold::{
+    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Smudging,
+};
 
 fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
@@ -24,7 +28,8 @@ fn repo(rel: &str) -> PathBuf {
 /// The shipped model and the held-out rows of its split.
 fn shipped() -> (Model, veil_ml::data::Dataset) {
     let model = Model::load(&repo("data/models/breast_cancer_mlp.json")).unwrap();
-    let (_, held) = veil_ml::data::breast_cancer_split(&repo("data/tabular/breast_cancer.csv"), training::SPLIT.0, training::SPLIT.1).unwrap();
+    let (_, held) =
+        veil_ml::data::breast_cancer_split(&repo("data/tabular/breast_cancer.csv"), training::SPLIT.0, training::SPLIT.1).unwrap();
     (model, held)
 }
 

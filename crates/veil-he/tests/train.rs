@@ -6,16 +6,20 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, ParametersLiteral, RelinearizationKey, Scale, SecretKey, Security};
+use veil_ckks::{
+    Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, ParametersLiteral, RelinearizationKey, Scale, SecretKey,
+    Security,
+};
 use veil_he::train::{
-    pack_labels, pack_rows, plaintext_reference, rotation_steps, sigmoid, train_logistic_regression, unpack_weights, LocalRefresher, LogRegTrainConfig,
-    Refresher,
+    pack_labels, pack_rows, plaintext_reference, rotation_steps, sigmoid, train_logistic_regression, unpack_weights, LocalRefresher,
+    LogRegTrainConfig, Refresher,
 };
 use veil_he::HeError;
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::shamir::{self, ShamirSubShare};
 use veil_threshold::{
-    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Smudging, ThresholdShare,
+    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Smudging,
+    ThresholdShare,
 };
 
 const TRAIN_ROWS: usize = 455;
@@ -117,7 +121,14 @@ fn collective_keys_t(params: &std::sync::Arc<Parameters>, steps: &[i64], parties
 
 /// What one party encrypts: its rows and labels, packed at its offset, one ciphertext each per
 /// chunk.
-fn encrypt_party(p: &Parties, cfg: &LogRegTrainConfig, first: usize, rows: &[Vec<f64>], labels: &[f64], rng: &mut Prng) -> (Vec<Ciphertext>, Vec<Ciphertext>) {
+fn encrypt_party(
+    p: &Parties,
+    cfg: &LogRegTrainConfig,
+    first: usize,
+    rows: &[Vec<f64>],
+    labels: &[f64],
+    rng: &mut Prng,
+) -> (Vec<Ciphertext>, Vec<Ciphertext>) {
     let enc = Encoder::new(&p.params);
     let encryptor = Encryptor::with_public_key(&p.params, &p.pk);
     let mut seal = |v: Vec<Vec<f64>>| -> Vec<Ciphertext> {
@@ -179,7 +190,8 @@ fn two_parties_train_on_encrypted_breast_cancer_rows_like_the_plaintext_referenc
     let w_true = plaintext_reference(&x, &y, &cfg, &sigmoid).unwrap();
     let err = |w: &[f64]| w.iter().zip(&w_ref).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     let (err_a, err_b) = (err(&w_a), err(&w_b));
-    let (acc_a, acc_b, acc_ref, acc_true) = (accuracy(&w_a, &hx, &hy), accuracy(&w_b, &hx, &hy), accuracy(&w_ref, &hx, &hy), accuracy(&w_true, &hx, &hy));
+    let (acc_a, acc_b, acc_ref, acc_true) =
+        (accuracy(&w_a, &hx, &hy), accuracy(&w_b, &hx, &hy), accuracy(&w_ref, &hx, &hy), accuracy(&w_true, &hx, &hy));
     eprintln!(
         "held-out accuracy ({} rows): encrypted {acc_a:.2}% (A) {acc_b:.2}% (B), plaintext same steps {acc_ref:.2}%, true sigmoid {acc_true:.2}%; max weight error {err_a:.2e} (A) {err_b:.2e} (B)",
         hy.len()
@@ -249,7 +261,10 @@ fn higher_refresh_levels_are_planned_around_with_per_chunk_refreshes() {
 fn threshold_shares(p: &Parties, rng: &mut Prng) -> Vec<ThresholdShare> {
     let dealt: Vec<Vec<ShamirSubShare>> = p.shares.iter().map(|s| shamir::deal(&p.session, s, rng).unwrap()).collect();
     let ids = p.session.parties().to_vec();
-    ids.iter().enumerate().map(|(j, &id)| ThresholdShare::combine(&p.session, id, p.key, &dealt.iter().map(|d| d[j].clone()).collect::<Vec<_>>()).unwrap()).collect()
+    ids.iter()
+        .enumerate()
+        .map(|(j, &id)| ThresholdShare::combine(&p.session, id, p.key, &dealt.iter().map(|d| d[j].clone()).collect::<Vec<_>>()).unwrap())
+        .collect()
 }
 
 #[test]
@@ -274,7 +289,8 @@ fn a_two_of_three_key_trains_with_one_party_away() {
     let w_ct = train_logistic_regression(&eval, &p.rlk, &p.gks, &xs, &ys, &cfg, &mut refresher, &mut |_| {}).unwrap();
     assert!(refresher.refreshes() >= iterations - 1);
     let smudging = Smudging::default_for(&params);
-    let ds: Vec<DecryptionShare> = keys(&[&ts[0], &ts[2]]).iter().map(|k| k.partial_decrypt(&p.session, &w_ct, &smudging, &mut rng).unwrap()).collect();
+    let ds: Vec<DecryptionShare> =
+        keys(&[&ts[0], &ts[2]]).iter().map(|k| k.partial_decrypt(&p.session, &w_ct, &smudging, &mut rng).unwrap()).collect();
     let w = unpack_weights(&cfg, &Encoder::new(&params).decode(&merge(&p.session, p.key, &w_ct, &ds, None).unwrap()).unwrap());
     let poly = cfg.sigmoid.clone();
     let w_ref = plaintext_reference(x, y, &cfg, &|z| poly.eval(z)).unwrap();
@@ -309,7 +325,9 @@ fn refresh_levels_without_room_and_broken_refreshers_give_typed_errors() {
     let enc = Encoder::new(&params);
     let encryptor = Encryptor::with_public_key(&params, &pk);
     let mut seal = |v: Vec<Vec<f64>>| -> Vec<Ciphertext> {
-        v.iter().map(|s| encryptor.encrypt(&enc.encode(s, params.max_level(), params.default_scale()).unwrap(), &mut rng).unwrap()).collect()
+        v.iter()
+            .map(|s| encryptor.encrypt(&enc.encode(s, params.max_level(), params.default_scale()).unwrap(), &mut rng).unwrap())
+            .collect()
     };
     let xs = seal(pack_rows(&params, &cfg, 0, &x[..rows]).unwrap());
     let ys = seal(pack_labels(&params, &cfg, 0, &y[..rows]).unwrap());

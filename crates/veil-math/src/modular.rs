@@ -171,12 +171,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn moduli() -> impl Strategy<Value = u64> {
-        prop_oneof![
-            Just(3u64),
-            Just((1u64 << 62) - 57),
-            Just(1_152_921_504_606_584_833),
-            (1u64..(1 << 61)).prop_map(|x| 2 * x + 1)
-        ]
+        prop_oneof![Just(3u64), Just((1u64 << 62) - 57), Just(1_152_921_504_606_584_833), (1u64..(1 << 61)).prop_map(|x| 2 * x + 1)]
     }
 
     proptest! {

@@ -184,7 +184,11 @@ mod tests {
             let mut direct = vec![0u64; n];
             for (i, &c) in a.iter().enumerate() {
                 let j = i * k % (2 * n);
-                if j < n { direct[j] = c } else { direct[j - n] = m.neg(c) }
+                if j < n {
+                    direct[j] = c
+                } else {
+                    direct[j - n] = m.neg(c)
+                }
             }
             t.forward(&mut direct);
             let mut fa = a.clone();

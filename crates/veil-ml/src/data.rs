@@ -187,8 +187,7 @@ mod tests {
 
     #[test]
     fn mnist_slice_loads() {
-        let d = mnist(&repo_data("mnist/t10k-images-idx3-ubyte.gz"), &repo_data("mnist/t10k-labels-idx1-ubyte.gz"), 50)
-            .expect("load");
+        let d = mnist(&repo_data("mnist/t10k-images-idx3-ubyte.gz"), &repo_data("mnist/t10k-labels-idx1-ubyte.gz"), 50).expect("load");
         assert_eq!(d.x.shape(), (50, 784));
         assert_eq!(d.labels[0], 7);
         assert!(d.x.data().iter().all(|&v| (0.0..=1.0).contains(&v)));

@@ -40,11 +40,7 @@ impl Layer {
                     });
                 }
                 if bias.len() != weight.cols() {
-                    return Err(MlError::InvalidModel(format!(
-                        "dense layer has {} outputs but {} biases",
-                        weight.cols(),
-                        bias.len()
-                    )));
+                    return Err(MlError::InvalidModel(format!("dense layer has {} outputs but {} biases", weight.cols(), bias.len())));
                 }
                 Ok(weight.cols())
             }
@@ -237,10 +233,7 @@ impl Model {
             return Err(MlError::InvalidModel(format!("not a {FORMAT_NAME} file")));
         }
         if version != u64::from(MODEL_FORMAT_VERSION) {
-            return Err(MlError::FormatVersion {
-                found: u32::try_from(version).unwrap_or(u32::MAX),
-                supported: MODEL_FORMAT_VERSION,
-            });
+            return Err(MlError::FormatVersion { found: u32::try_from(version).unwrap_or(u32::MAX), supported: MODEL_FORMAT_VERSION });
         }
         let f: ModelFile = serde_json::from_value(v)?;
         f.model.validate()?;
@@ -249,8 +242,7 @@ impl Model {
 
     /// Reads a JSON model file.
     pub fn load(path: &std::path::Path) -> Result<Self, MlError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| MlError::Io { path: path.display().to_string(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| MlError::Io { path: path.display().to_string(), source: e })?;
         Self::from_json(&text)
     }
 

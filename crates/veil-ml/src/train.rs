@@ -37,11 +37,7 @@ pub fn output_delta(p: &Matrix, labels: &[usize]) -> Matrix {
 /// Runs `cfg.epochs` epochs of SGD over `(x, labels)` in row order, updating `model`.
 pub fn sgd(model: &mut Model, x: &Matrix, labels: &[usize], cfg: &SgdConfig) -> Result<(), MlError> {
     if labels.len() != x.rows() {
-        return Err(MlError::Shape {
-            op: "sgd labels",
-            expected: format!("{} labels", x.rows()),
-            got: format!("{}", labels.len()),
-        });
+        return Err(MlError::Shape { op: "sgd labels", expected: format!("{} labels", x.rows()), got: format!("{}", labels.len()) });
     }
     if cfg.batch == 0 {
         return Err(MlError::InvalidModel("batch size 0".into()));
@@ -105,9 +101,7 @@ pub fn step(model: &mut Model, x: &Matrix, labels: &[usize], lr: f64) -> Result<
                 }
             }
             Layer::Flatten { .. } => {}
-            Layer::Softmax => {
-                return Err(MlError::InvalidModel("softmax is supported only as the last layer in training".into()))
-            }
+            Layer::Softmax => return Err(MlError::InvalidModel("softmax is supported only as the last layer in training".into())),
         }
     }
     Ok(())

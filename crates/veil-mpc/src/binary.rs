@@ -26,11 +26,7 @@ pub const MSB_ROUNDS: usize = 7;
 /// Computes XOR shares of `msb(a + b)` (in bit 0) for every element, given this party's
 /// index, its input words (`a` for party 0, `b` for party 1) and an AND oracle on XOR
 /// shares that is called [`MSB_ROUNDS`] times with vectors as long as the input.
-pub fn msb<E>(
-    party: usize,
-    share: &[u64],
-    mut and: impl FnMut(&[u64], &[u64]) -> Result<Vec<u64>, E>,
-) -> Result<Vec<u64>, E> {
+pub fn msb<E>(party: usize, share: &[u64], mut and: impl FnMut(&[u64], &[u64]) -> Result<Vec<u64>, E>) -> Result<Vec<u64>, E> {
     let n = share.len();
     let zeros = vec![0u64; n];
     // XOR sharings of a (party 0 holds it) and b (party 1 holds it).

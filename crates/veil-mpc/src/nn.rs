@@ -430,7 +430,11 @@ pub fn share_model<E: Engine>(eng: &mut E, owner: usize, model: Option<&Model>, 
 pub fn prepare_model<E: Engine>(eng: &mut E, arch: &Arch, wb: Vec<(E::T, E::T)>) -> Result<SharedModel<E>, MpcError> {
     let shapes = dense_shapes(arch);
     if shapes.len() != wb.len() {
-        return Err(MpcError::Shape { op: "model weights", expected: format!("{} dense layers", shapes.len()), got: format!("{}", wb.len()) });
+        return Err(MpcError::Shape {
+            op: "model weights",
+            expected: format!("{} dense layers", shapes.len()),
+            got: format!("{}", wb.len()),
+        });
     }
     for ((i, o), (w, b)) in shapes.iter().zip(&wb) {
         if E::shape(w) != (*i, *o) || E::shape(b) != (1, *o) {
@@ -464,7 +468,11 @@ pub fn prepare_model<E: Engine>(eng: &mut E, arch: &Arch, wb: Vec<(E::T, E::T)>)
 pub fn infer<E: Engine>(eng: &mut E, model: &SharedModel<E>, x: &E::T) -> Result<E::T, MpcError> {
     let (_, cols) = E::shape(x);
     if cols != model.arch.inputs {
-        return Err(MpcError::Shape { op: "secure inference", expected: format!("{} features", model.arch.inputs), got: format!("{cols} features") });
+        return Err(MpcError::Shape {
+            op: "secure inference",
+            expected: format!("{} features", model.arch.inputs),
+            got: format!("{cols} features"),
+        });
     }
     let mut h = x.clone();
     for l in &model.layers {
@@ -489,7 +497,11 @@ pub fn infer<E: Engine>(eng: &mut E, model: &SharedModel<E>, x: &E::T) -> Result
 pub fn infer_reveal<E: Engine>(eng: &mut E, model: &SharedModel<E>, x: &E::T) -> Result<Vec<u64>, MpcError> {
     let (_, cols) = E::shape(x);
     if cols != model.arch.inputs {
-        return Err(MpcError::Shape { op: "secure inference", expected: format!("{} features", model.arch.inputs), got: format!("{cols} features") });
+        return Err(MpcError::Shape {
+            op: "secure inference",
+            expected: format!("{} features", model.arch.inputs),
+            got: format!("{cols} features"),
+        });
     }
     let mut h = x.clone();
     let mut i = 0;
@@ -592,10 +604,20 @@ pub type DenseParams<E> = Vec<(<E as Engine>::T, <E as Engine>::T)>;
 /// from shared initial `(weight, bias)` pairs. Same update as [`veil_ml::train::step`]:
 /// `δ_L = (softmax(z_L) − y)/|B|`, `δ_{l−1} = (δ_l W_lᵀ) ⊙ [z_{l−1} ≥ 0]`,
 /// `W_l ← W_l − lr·h_{l−1}ᵀ δ_l`, `b_l ← b_l − lr·Σ δ_l`.
-pub fn train_mlp<E: Engine>(eng: &mut E, x: &E::T, y: &E::T, mut layers: DenseParams<E>, cfg: &TrainConfig) -> Result<DenseParams<E>, MpcError> {
+pub fn train_mlp<E: Engine>(
+    eng: &mut E,
+    x: &E::T,
+    y: &E::T,
+    mut layers: DenseParams<E>,
+    cfg: &TrainConfig,
+) -> Result<DenseParams<E>, MpcError> {
     let (n, _) = E::shape(x);
     if E::shape(y).0 != n || cfg.batch == 0 || layers.is_empty() {
-        return Err(MpcError::Shape { op: "train_mlp", expected: format!("{n} label rows, a batch, layers"), got: format!("{:?}", E::shape(y)) });
+        return Err(MpcError::Shape {
+            op: "train_mlp",
+            expected: format!("{n} label rows, a batch, layers"),
+            got: format!("{:?}", E::shape(y)),
+        });
     }
     for _ in 0..cfg.epochs {
         let mut start = 0;

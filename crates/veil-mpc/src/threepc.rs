@@ -90,7 +90,12 @@ impl Rep {
     }
 
     pub fn transpose(&self) -> Rep {
-        Rep { rows: self.cols, cols: self.rows, a: ring::transpose(&self.a, self.rows, self.cols), b: ring::transpose(&self.b, self.rows, self.cols) }
+        Rep {
+            rows: self.cols,
+            cols: self.rows,
+            a: ring::transpose(&self.a, self.rows, self.cols),
+            b: ring::transpose(&self.b, self.rows, self.cols),
+        }
     }
 }
 
@@ -114,7 +119,10 @@ impl std::fmt::Debug for ThreePc {
 
 fn seed_from(ch: &mut dyn Channel) -> Result<Seed, MpcError> {
     let m = ch.recv()?;
-    let arr: [u8; 32] = m.as_slice().try_into().map_err(|_| MpcError::malformed(ch.peer(), "pairwise key", format!("expected 32 bytes, got {}", m.len())))?;
+    let arr: [u8; 32] = m
+        .as_slice()
+        .try_into()
+        .map_err(|_| MpcError::malformed(ch.peer(), "pairwise key", format!("expected 32 bytes, got {}", m.len())))?;
     Ok(Seed::from_bytes(arr))
 }
 
@@ -134,9 +142,18 @@ impl ThreePc {
         // common seed = k₀₁.
         let d = |s: &Seed| s.derive("veil-mpc/3pc/binary");
         let (two, other) = match me {
-            0 => (TwoPc::from_seeds(Role::P0, fp, Some(next), None, Seeds { s0: Some(d(&k_prev)), s1: None, s01: Some(d(&k_next)) }), Some(prev)),
-            1 => (TwoPc::from_seeds(Role::P1, fp, Some(prev), Some(next), Seeds { s0: None, s1: Some(d(&k_next)), s01: Some(d(&k_prev)) }), None),
-            _ => (TwoPc::from_seeds(Role::Dealer, fp, None, Some(prev), Seeds { s0: Some(d(&k_next)), s1: Some(d(&k_prev)), s01: None }), Some(next)),
+            0 => (
+                TwoPc::from_seeds(Role::P0, fp, Some(next), None, Seeds { s0: Some(d(&k_prev)), s1: None, s01: Some(d(&k_next)) }),
+                Some(prev),
+            ),
+            1 => (
+                TwoPc::from_seeds(Role::P1, fp, Some(prev), Some(next), Seeds { s0: None, s1: Some(d(&k_next)), s01: Some(d(&k_prev)) }),
+                None,
+            ),
+            _ => (
+                TwoPc::from_seeds(Role::Dealer, fp, None, Some(prev), Seeds { s0: Some(d(&k_next)), s1: Some(d(&k_prev)), s01: None }),
+                Some(next),
+            ),
         };
         Ok(Self { me, fp, other, k_next: Prg::new(&k_next), k_prev: Prg::new(&k_prev), two, rounds: 0 })
     }
@@ -229,7 +246,11 @@ impl ThreePc {
     /// Wraps shares received from an outside data provider.
     pub fn from_shares(&self, rows: usize, cols: usize, a: Vec<u64>, b: Vec<u64>) -> Result<Rep, MpcError> {
         if a.len() != rows * cols || b.len() != rows * cols {
-            return Err(MpcError::Shape { op: "from_shares", expected: format!("{rows}×{cols}"), got: format!("{} and {} values", a.len(), b.len()) });
+            return Err(MpcError::Shape {
+                op: "from_shares",
+                expected: format!("{rows}×{cols}"),
+                got: format!("{} and {} values", a.len(), b.len()),
+            });
         }
         Ok(Rep { rows, cols, a, b })
     }
@@ -307,7 +328,11 @@ impl ThreePc {
         let alpha = self.zero_share(n);
         let z: Vec<u64> = (0..n)
             .map(|i| {
-                x.a[i].wrapping_mul(y.a[i]).wrapping_add(x.a[i].wrapping_mul(y.b[i])).wrapping_add(x.b[i].wrapping_mul(y.a[i])).wrapping_add(alpha[i])
+                x.a[i]
+                    .wrapping_mul(y.a[i])
+                    .wrapping_add(x.a[i].wrapping_mul(y.b[i]))
+                    .wrapping_add(x.b[i].wrapping_mul(y.a[i]))
+                    .wrapping_add(alpha[i])
             })
             .collect();
         if truncate {
@@ -321,7 +346,11 @@ impl ThreePc {
     pub fn matmul(&mut self, x: &Rep, y: &Rep, truncate: bool) -> Result<Rep, MpcError> {
         let (m, k, n) = (x.rows, x.cols, y.cols);
         if y.rows != k {
-            return Err(MpcError::Shape { op: "matmul", expected: format!("{k} rows on the right"), got: format!("{}×{}", y.rows, y.cols) });
+            return Err(MpcError::Shape {
+                op: "matmul",
+                expected: format!("{k} rows on the right"),
+                got: format!("{}×{}", y.rows, y.cols),
+            });
         }
         let z = self.product_3of3(x, y, m, k, n);
         if truncate {
@@ -405,7 +434,11 @@ impl ThreePc {
     fn matmul_3of3(&mut self, x: &Rep, w: &Rep, bias: Option<&Rep>) -> Result<Vec<u64>, MpcError> {
         let (m, k, n) = (x.rows, x.cols, w.cols);
         if w.rows != k {
-            return Err(MpcError::Shape { op: "dense layer", expected: format!("{k} rows of weights"), got: format!("{}×{}", w.rows, w.cols) });
+            return Err(MpcError::Shape {
+                op: "dense layer",
+                expected: format!("{k} rows of weights"),
+                got: format!("{}×{}", w.rows, w.cols),
+            });
         }
         let mut z = self.product_3of3(x, w, m, k, n);
         if let Some(b) = bias {

@@ -210,7 +210,10 @@ impl TwoPc {
     pub fn setup(role: Role, fp: FixedPoint, mut a: Box<dyn Channel>, mut b: Box<dyn Channel>) -> Result<Self, MpcError> {
         let recv_seed = |ch: &mut dyn Channel| -> Result<Seed, MpcError> {
             let m = ch.recv()?;
-            let arr: [u8; 32] = m.as_slice().try_into().map_err(|_| MpcError::malformed(ch.peer(), "seed", format!("expected 32 bytes, got {}", m.len())))?;
+            let arr: [u8; 32] = m
+                .as_slice()
+                .try_into()
+                .map_err(|_| MpcError::malformed(ch.peer(), "seed", format!("expected 32 bytes, got {}", m.len())))?;
             Ok(Seed::from_bytes(arr))
         };
         match role {
@@ -289,10 +292,7 @@ impl TwoPc {
 
     /// Traffic of this participant's links `(peer, dealer)`.
     pub fn stats(&self) -> (veil_channel::LinkStats, veil_channel::LinkStats) {
-        (
-            self.peer.as_ref().map(|c| c.stats()).unwrap_or_default(),
-            self.dealer.as_ref().map(|c| c.stats()).unwrap_or_default(),
-        )
+        (self.peer.as_ref().map(|c| c.stats()).unwrap_or_default(), self.dealer.as_ref().map(|c| c.stats()).unwrap_or_default())
     }
 
     fn config_err(role: Role, what: &str) -> MpcError {
@@ -419,7 +419,11 @@ impl TwoPc {
     pub fn matmul(&mut self, x: &Masked, y: &Masked) -> Result<Shared, MpcError> {
         let (m, k, n) = (x.rows, x.cols, y.cols);
         if y.rows != k {
-            return Err(MpcError::Shape { op: "matmul", expected: format!("{k} rows on the right"), got: format!("{}×{}", y.rows, y.cols) });
+            return Err(MpcError::Shape {
+                op: "matmul",
+                expected: format!("{k} rows on the right"),
+                got: format!("{}×{}", y.rows, y.cols),
+            });
         }
         let c = self.correlated(
             m * n,
@@ -561,12 +565,7 @@ impl TwoPc {
         // Dealer bits: Boolean shares drawn, arithmetic shares and M_x ⊙ r as corrections.
         let rb: Vec<u64> = self.draw(l, true)?.iter().map(|v| v & 1).collect();
         let ra = self.correlated(l, false, |_| rb.clone(), "dealer bit")?;
-        let mxr = self.correlated(
-            l,
-            false,
-            |_| (0..l).map(|i| mx[i / kk.max(1)].wrapping_mul(rb[i])).collect(),
-            "masked dealer bit",
-        )?;
+        let mxr = self.correlated(l, false, |_| (0..l).map(|i| mx[i / kk.max(1)].wrapping_mul(rb[i])).collect(), "masked dealer bit")?;
         if self.is_dealer() {
             self.masks.remove(&id);
             return Ok((vec![0; l], vec![0; l]));

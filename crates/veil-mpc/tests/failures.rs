@@ -144,7 +144,8 @@ fn a_malformed_message_is_a_typed_error() {
     }
     // A frame that is not a veil frame at all.
     let (a, mut b) = pair(ChannelConfig::default().with_timeout(Duration::from_millis(500)));
-    let mut p1 = TwoPc::from_seeds(Role::P1, fp, Some(Box::new(a)), None, Seeds { s0: None, s1: None, s01: Some(Seed::insecure_from_u64(2)) });
+    let mut p1 =
+        TwoPc::from_seeds(Role::P1, fp, Some(Box::new(a)), None, Seeds { s0: None, s1: None, s01: Some(Seed::insecure_from_u64(2)) });
     b.inject_raw_frame_to_peer(vec![0xff; 7]).expect("inject");
     assert!(matches!(p1.reveal(&x), Err(MpcError::Channel(_))));
 }

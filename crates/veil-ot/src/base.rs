@@ -40,21 +40,13 @@ fn derive_key(index: usize, a: &[u8; 32], b: &[u8; 32], shared: &RistrettoPoint)
 }
 
 fn decode_point(bytes: &[u8], peer: &str, index: usize) -> Result<(RistrettoPoint, [u8; 32]), OtError> {
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| OtError::InvalidPoint { peer: peer.to_string(), index })?;
-    let p = CompressedRistretto(arr)
-        .decompress()
-        .ok_or_else(|| OtError::InvalidPoint { peer: peer.to_string(), index })?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| OtError::InvalidPoint { peer: peer.to_string(), index })?;
+    let p = CompressedRistretto(arr).decompress().ok_or_else(|| OtError::InvalidPoint { peer: peer.to_string(), index })?;
     Ok((p, arr))
 }
 
 /// Sender side of `n` random base OTs: returns the key pairs `(k_{i,0}, k_{i,1})`.
-pub fn send<C: Channel + ?Sized>(
-    ch: &mut C,
-    n: usize,
-    rng: &mut (impl RngCore + CryptoRng),
-) -> Result<Vec<[Block; 2]>, OtError> {
+pub fn send<C: Channel + ?Sized>(ch: &mut C, n: usize, rng: &mut (impl RngCore + CryptoRng)) -> Result<Vec<[Block; 2]>, OtError> {
     let mut a = Scalar::random(rng);
     let big_a = RistrettoPoint::mul_base(&a);
     let a_bytes = big_a.compress().to_bytes();
@@ -81,11 +73,7 @@ pub fn send<C: Channel + ?Sized>(
 }
 
 /// Receiver side: returns `k_{i,c_i}` for each choice bit `c_i`.
-pub fn receive<C: Channel + ?Sized>(
-    ch: &mut C,
-    choices: &[bool],
-    rng: &mut (impl RngCore + CryptoRng),
-) -> Result<Vec<Block>, OtError> {
+pub fn receive<C: Channel + ?Sized>(ch: &mut C, choices: &[bool], rng: &mut (impl RngCore + CryptoRng)) -> Result<Vec<Block>, OtError> {
     let msg = ch.recv()?;
     let (big_a, a_bytes) = decode_point(&msg, ch.peer(), 0)?;
     if big_a == RistrettoPoint::identity() {

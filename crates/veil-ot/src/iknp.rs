@@ -125,11 +125,7 @@ fn kos_coefficients(seed: Block, n: usize) -> Vec<Block> {
 
 impl CotSender {
     /// Runs the 128 base OTs (as their receiver) with a fresh random Δ (`lsb(Δ) = 1`).
-    pub fn setup<C: Channel + ?Sized>(
-        ch: &mut C,
-        config: IknpConfig,
-        rng: &mut (impl RngCore + CryptoRng),
-    ) -> Result<Self, OtError> {
+    pub fn setup<C: Channel + ?Sized>(ch: &mut C, config: IknpConfig, rng: &mut (impl RngCore + CryptoRng)) -> Result<Self, OtError> {
         let mut d = [0u8; 16];
         rng.fill_bytes(&mut d);
         let delta = Block(u128::from_le_bytes(d) | 1);
@@ -291,11 +287,7 @@ impl CotSender {
 
 impl CotReceiver {
     /// Runs the 128 base OTs (as their sender).
-    pub fn setup<C: Channel + ?Sized>(
-        ch: &mut C,
-        config: IknpConfig,
-        rng: &mut (impl RngCore + CryptoRng),
-    ) -> Result<Self, OtError> {
+    pub fn setup<C: Channel + ?Sized>(ch: &mut C, config: IknpConfig, rng: &mut (impl RngCore + CryptoRng)) -> Result<Self, OtError> {
         ch.send(&[config.byte()])?;
         let keys = base::send(ch, KAPPA, rng)?;
         let prgs = keys.iter().map(|[k0, k1]| [Aes::new(*k0), Aes::new(*k1)]).collect();

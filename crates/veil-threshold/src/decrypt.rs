@@ -106,7 +106,13 @@ impl<'a> DecryptionKey<'a> {
     }
 
     /// A partial decryption to release: `c_1·s_i + e_i` with `e_i` drawn per [`Smudging`].
-    pub fn partial_decrypt(&self, session: &Session, ct: &Ciphertext, smudging: &Smudging, rng: &mut Prng) -> Result<DecryptionShare, ThresholdError> {
+    pub fn partial_decrypt(
+        &self,
+        session: &Session,
+        ct: &Ciphertext,
+        smudging: &Smudging,
+        rng: &mut Prng,
+    ) -> Result<DecryptionShare, ThresholdError> {
         let params = session.params();
         let mut d = self.c1_times_key(session, ct)?;
         let e = smudging.sample(params.n(), rng);
@@ -127,7 +133,14 @@ impl<'a> DecryptionKey<'a> {
     /// A share of the collective switch of `ct` to `target` (e.g. one party's own public key):
     /// `(c_1·s_i + u_i·b' + e_i, u_i·a' + e'_i)`, `u_i` ternary, `e_i` smudging noise, `e'_i`
     /// from the σ = 3.2 Gaussian.
-    pub fn key_switch_share(&self, session: &Session, ct: &Ciphertext, target: &PublicKey, smudging: &Smudging, rng: &mut Prng) -> Result<KeySwitchShare, ThresholdError> {
+    pub fn key_switch_share(
+        &self,
+        session: &Session,
+        ct: &Ciphertext,
+        target: &PublicKey,
+        smudging: &Smudging,
+        rng: &mut Prng,
+    ) -> Result<KeySwitchShare, ThresholdError> {
         let params = session.params();
         let ring = params.ring();
         let mut h0 = self.c1_times_key(session, ct)?;
@@ -171,8 +184,14 @@ impl Drop for ReceiverShare {
 
 /// Checks that `headers` are a complete, consistent set for `ct` under key `key`: same scheme
 /// and coalition, the coalition valid for the session, every member exactly once.
-pub(crate) fn check_decryption_set(session: &Session, key: Digest, context: Digest, headers: &[&ShareHeader]) -> Result<(), ThresholdError> {
-    let first = headers.first().ok_or(ThresholdError::MissingShares { missing: session.parties().to_vec(), have: 0, need: session.threshold() })?;
+pub(crate) fn check_decryption_set(
+    session: &Session,
+    key: Digest,
+    context: Digest,
+    headers: &[&ShareHeader],
+) -> Result<(), ThresholdError> {
+    let first =
+        headers.first().ok_or(ThresholdError::MissingShares { missing: session.parties().to_vec(), have: 0, need: session.threshold() })?;
     let (scheme, mask) = (first.scheme, first.aux);
     let coalition = parties_of(mask);
     let valid = match scheme {
@@ -180,11 +199,19 @@ pub(crate) fn check_decryption_set(session: &Session, key: Digest, context: Dige
         ShareScheme::Shamir => mask & !session.all_mask() == 0 && coalition.len() >= session.threshold(),
     };
     if !valid {
-        return Err(ThresholdError::InvalidCoalition { coalition, reason: format!("not a decrypting set for threshold {} of {}", session.threshold(), session.party_count()) });
+        return Err(ThresholdError::InvalidCoalition {
+            coalition,
+            reason: format!("not a decrypting set for threshold {} of {}", session.threshold(), session.party_count()),
+        });
     }
     for h in headers {
         if h.context != context {
-            return Err(ThresholdError::CiphertextMismatch { kind: h.kind, party: h.party, expected: context.short_hex(), found: h.context.short_hex() });
+            return Err(ThresholdError::CiphertextMismatch {
+                kind: h.kind,
+                party: h.party,
+                expected: context.short_hex(),
+                found: h.context.short_hex(),
+            });
         }
         h.expect_key(key)?;
         if h.scheme != scheme || h.aux != mask {
@@ -205,7 +232,13 @@ pub(crate) fn check_decryption_set(session: &Session, key: Digest, context: Dige
 /// level and scale. `key` is the collective key's identity
 /// ([`crate::wire::public_key_digest`]). Fails, and yields nothing, unless every member of the
 /// coalition contributed exactly once with a share for this ciphertext and key.
-pub fn merge(session: &Session, key: Digest, ct: &Ciphertext, shares: &[DecryptionShare], own: Option<&ReceiverShare>) -> Result<Plaintext, ThresholdError> {
+pub fn merge(
+    session: &Session,
+    key: Digest,
+    ct: &Ciphertext,
+    shares: &[DecryptionShare],
+    own: Option<&ReceiverShare>,
+) -> Result<Plaintext, ThresholdError> {
     if ct.degree() != 1 {
         return Err(ThresholdError::CiphertextDegree { degree: ct.degree() });
     }
@@ -227,7 +260,13 @@ pub fn merge(session: &Session, key: Digest, ct: &Ciphertext, shares: &[Decrypti
 
 /// Combines the key-switching shares of a coalition into `(c_0 + Σ h_0,i, Σ h_1,i)`, a
 /// ciphertext of the same message under the target's secret key (no one decrypted it).
-pub fn key_switch(session: &Session, key: Digest, ct: &Ciphertext, target: &PublicKey, shares: &[KeySwitchShare]) -> Result<Ciphertext, ThresholdError> {
+pub fn key_switch(
+    session: &Session,
+    key: Digest,
+    ct: &Ciphertext,
+    target: &PublicKey,
+    shares: &[KeySwitchShare],
+) -> Result<Ciphertext, ThresholdError> {
     if ct.degree() != 1 {
         return Err(ThresholdError::CiphertextDegree { degree: ct.degree() });
     }

@@ -205,7 +205,13 @@ impl<'s> RelinKeyGen<'s> {
     }
 
     /// Round 2 of party `i` (consumes its ephemeral secret).
-    pub fn round2(&self, sk: &SecretShare, eph: RelinEphemeral, agg: &RelinRound1Aggregate, rng: &mut Prng) -> Result<Share<RelinRound2>, ThresholdError> {
+    pub fn round2(
+        &self,
+        sk: &SecretShare,
+        eph: RelinEphemeral,
+        agg: &RelinRound1Aggregate,
+        rng: &mut Prng,
+    ) -> Result<Share<RelinRound2>, ThresholdError> {
         if eph.party != sk.party() {
             return Err(ThresholdError::InvalidParties { reason: format!("ephemeral of {} used by {}", eph.party, sk.party()) });
         }
@@ -227,7 +233,12 @@ impl<'s> RelinKeyGen<'s> {
     }
 
     /// Sums the round-2 shares into the relinearisation key.
-    pub fn finalize(&self, key: Digest, agg: &RelinRound1Aggregate, shares: &[Share<RelinRound2>]) -> Result<RelinearizationKey, ThresholdError> {
+    pub fn finalize(
+        &self,
+        key: Digest,
+        agg: &RelinRound1Aggregate,
+        shares: &[Share<RelinRound2>],
+    ) -> Result<RelinearizationKey, ThresholdError> {
         check_batch(self.session, shares, self.session.parties(), key, agg.digest, 0)?;
         let params = self.session.params();
         let b = (0..params.dnum()).map(|k| sum_polys(params, shares, k)).collect::<Result<Vec<_>, _>>()?;

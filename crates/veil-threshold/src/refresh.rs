@@ -113,10 +113,18 @@ impl RefreshSecurity {
     /// (`40 ≤ λ ≤ 160`, `k ≤ 40`).
     pub fn new(lambda: u32, log2_message_bound: u32) -> Result<Self, ThresholdError> {
         if !(Self::MIN_LAMBDA..=160).contains(&lambda) {
-            return Err(ThresholdError::InvalidRefreshSecurity { lambda, log2_message_bound, reason: format!("λ must lie in [{}, 160]", Self::MIN_LAMBDA) });
+            return Err(ThresholdError::InvalidRefreshSecurity {
+                lambda,
+                log2_message_bound,
+                reason: format!("λ must lie in [{}, 160]", Self::MIN_LAMBDA),
+            });
         }
         if log2_message_bound > 40 {
-            return Err(ThresholdError::InvalidRefreshSecurity { lambda, log2_message_bound, reason: "the message bound exponent must be at most 40".into() });
+            return Err(ThresholdError::InvalidRefreshSecurity {
+                lambda,
+                log2_message_bound,
+                reason: "the message bound exponent must be at most 40".into(),
+            });
         }
         Ok(Self { lambda, log2_message_bound })
     }
@@ -215,7 +223,13 @@ impl<'a> Refresh<'a> {
     /// ciphertext (a counter kept by the caller): with the ciphertext it selects the common
     /// polynomial `a`. Fails with [`ThresholdError::RefreshLevelTooLow`] when `ct`'s level
     /// cannot hold the masks of `security` for this session's number of parties.
-    pub fn new(session: &'a Session, key: Digest, ct: &'a Ciphertext, nonce: u64, security: RefreshSecurity) -> Result<Self, ThresholdError> {
+    pub fn new(
+        session: &'a Session,
+        key: Digest,
+        ct: &'a Ciphertext,
+        nonce: u64,
+        security: RefreshSecurity,
+    ) -> Result<Self, ThresholdError> {
         if ct.degree() != 1 {
             return Err(ThresholdError::CiphertextDegree { degree: ct.degree() });
         }
@@ -261,7 +275,12 @@ impl<'a> Refresh<'a> {
     pub fn share(&self, sk: &DecryptionKey<'_>, smudging: &Smudging, rng: &mut Prng) -> Result<RefreshShare, ThresholdError> {
         let key = sk.key_id();
         if key != self.key {
-            return Err(ThresholdError::KeyMismatch { kind: ShareKind::Refresh, party: sk.party(), expected: self.key.short_hex(), found: key.short_hex() });
+            return Err(ThresholdError::KeyMismatch {
+                kind: ShareKind::Refresh,
+                party: sk.party(),
+                expected: self.key.short_hex(),
+                found: key.short_hex(),
+            });
         }
         let params = self.session.params();
         let ring = params.ring();
@@ -443,12 +462,15 @@ fn sample_mask(moduli: &[Modulus], basis: &[usize], n: usize, bits: u32, rng: &m
             let r64 = m.reduce_u128(1u128 << 64);
             let r128 = m.mul(r64, r64);
             let offset = pow2_mod(&m, bits);
-            words.iter().map(|w| {
-                let mut acc = m.reduce(w[0]);
-                acc = m.add(acc, m.mul(m.reduce(w[1]), r64));
-                acc = m.add(acc, m.mul(m.reduce(w[2]), r128));
-                m.sub(acc, offset)
-            }).collect()
+            words
+                .iter()
+                .map(|w| {
+                    let mut acc = m.reduce(w[0]);
+                    acc = m.add(acc, m.mul(m.reduce(w[1]), r64));
+                    acc = m.add(acc, m.mul(m.reduce(w[2]), r128));
+                    m.sub(acc, offset)
+                })
+                .collect()
         })
         .collect();
     for w in words.iter_mut() {

@@ -184,7 +184,10 @@ impl<R: Round> Share<R> {
         let first_limbs = payload.get(4..8).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize).unwrap_or(0);
         let bases = R::bases(params, &header, first_limbs)?;
         if count != bases.len() {
-            return Err(ThresholdError::Malformed { what: "share payload", reason: format!("{count} polynomials, expected {}", bases.len()) });
+            return Err(ThresholdError::Malformed {
+                what: "share payload",
+                reason: format!("{count} polynomials, expected {}", bases.len()),
+            });
         }
         let polys = bases.iter().map(|b| r.poly(params, b)).collect::<Result<Vec<_>, _>>()?;
         r.finish()?;

@@ -110,7 +110,10 @@ impl SecretShare {
             return Err(ThresholdError::Malformed { what, reason: "checksum mismatch (corrupted file)".into() });
         }
         if fp != params.fingerprint().0 {
-            return Err(ThresholdError::Malformed { what, reason: format!("made for other parameters (this session uses {})", params.fingerprint()) });
+            return Err(ThresholdError::Malformed {
+                what,
+                reason: format!("made for other parameters (this session uses {})", params.fingerprint()),
+            });
         }
         if sid != session.id().0 {
             return Err(ThresholdError::Malformed { what, reason: format!("made for another session (this one is {})", session.id()) });

@@ -236,12 +236,14 @@ pub(crate) fn open<'a>(session: &Session, bytes: &'a [u8], expected: ShareKind) 
         return Err(ThresholdError::UnsupportedVersion { found: version, supported: SHARE_FORMAT_VERSION });
     }
     let code = r.u8()?;
-    let kind = ShareKind::from_code(code).ok_or_else(|| ThresholdError::Malformed { what, reason: format!("unknown share kind {code}") })?;
+    let kind =
+        ShareKind::from_code(code).ok_or_else(|| ThresholdError::Malformed { what, reason: format!("unknown share kind {code}") })?;
     if kind != expected {
         return Err(ThresholdError::WrongKind { expected, found: kind });
     }
     let sc = r.u8()?;
-    let scheme = ShareScheme::from_code(sc).ok_or_else(|| ThresholdError::Malformed { what, reason: format!("unknown share scheme {sc}") })?;
+    let scheme =
+        ShareScheme::from_code(sc).ok_or_else(|| ThresholdError::Malformed { what, reason: format!("unknown share scheme {sc}") })?;
     let party = PartyId(r.u32()?);
     let params = Fingerprint(r.array16()?);
     let sid = Fingerprint(r.array16()?);
@@ -331,7 +333,10 @@ impl<'a> Reader<'a> {
     pub(crate) fn poly(&mut self, params: &Parameters, basis: &[usize]) -> Result<RnsPoly<Ntt>, ThresholdError> {
         let limbs = self.u32()? as usize;
         if limbs != basis.len() {
-            return Err(ThresholdError::Malformed { what: self.what, reason: format!("polynomial with {limbs} limbs, expected {}", basis.len()) });
+            return Err(ThresholdError::Malformed {
+                what: self.what,
+                reason: format!("polynomial with {limbs} limbs, expected {}", basis.len()),
+            });
         }
         for &want in basis {
             let got = self.u32()? as usize;
@@ -342,8 +347,7 @@ impl<'a> Reader<'a> {
         let n = params.n();
         let raw = self.take(limbs * n * 8)?;
         let data: Vec<u64> = raw.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect();
-        RnsPoly::from_residues(params.ring(), basis, data)
-            .map_err(|e| ThresholdError::Malformed { what: self.what, reason: e.to_string() })
+        RnsPoly::from_residues(params.ring(), basis, data).map_err(|e| ThresholdError::Malformed { what: self.what, reason: e.to_string() })
     }
 }
 

@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
-use veil_ckks::{Ciphertext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, Plaintext, PublicKey, RelinearizationKey, SecretKey};
+use veil_ckks::{
+    Ciphertext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, Plaintext, PublicKey,
+    RelinearizationKey, SecretKey,
+};
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::round::{DecryptionRound, GaloisRound, PublicKeyRound, RelinRound1, RelinRound2};
 use veil_threshold::shamir::{self, ShamirSubShare};
 use veil_threshold::{
-    key_switch, merge, public_key_digest, DecryptionShare, Digest, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share,
-    Smudging, ThresholdError, ThresholdShare,
+    key_switch, merge, public_key_digest, DecryptionShare, Digest, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session,
+    Share, Smudging, ThresholdError, ThresholdShare,
 };
 
 /// A keyed-up session: shares, collective keys (all shares passed through their byte form).
@@ -37,8 +40,7 @@ fn setup(lit: ParametersLiteral, parties: u32, threshold: Option<usize>, seed: u
     let mut rng = Prng::from_seed(&Seed([seed.wrapping_add(100); 32]));
     let mut shares: Vec<SecretShare> = ids.iter().map(|&p| SecretShare::generate(&session, p, &mut rng).unwrap()).collect();
     let ckg = PublicKeyGen::new(&session).unwrap();
-    let pk_shares: Vec<Share<PublicKeyRound>> =
-        shares.iter().map(|s| through_bytes(&session, ckg.share(s, &mut rng).unwrap())).collect();
+    let pk_shares: Vec<Share<PublicKeyRound>> = shares.iter().map(|s| through_bytes(&session, ckg.share(s, &mut rng).unwrap())).collect();
     let pk = ckg.aggregate(&pk_shares).unwrap();
     for s in &mut shares {
         s.bind(&session, &pk);
@@ -48,11 +50,8 @@ fn setup(lit: ParametersLiteral, parties: u32, threshold: Option<usize>, seed: u
     let (ephs, r1): (Vec<_>, Vec<Share<RelinRound1>>) = shares.iter().map(|s| rkg.round1(s, &mut rng).unwrap()).unzip();
     let r1: Vec<_> = r1.into_iter().map(|s| through_bytes(&session, s)).collect();
     let agg = rkg.aggregate_round1(key, &r1).unwrap();
-    let r2: Vec<Share<RelinRound2>> = shares
-        .iter()
-        .zip(ephs)
-        .map(|(s, e)| through_bytes(&session, rkg.round2(s, e, &agg, &mut rng).unwrap()))
-        .collect();
+    let r2: Vec<Share<RelinRound2>> =
+        shares.iter().zip(ephs).map(|(s, e)| through_bytes(&session, rkg.round2(s, e, &agg, &mut rng).unwrap())).collect();
     let rlk = rkg.finalize(key, &agg, &r2).unwrap();
     let mut gks = GaloisKeys::default();
     for step in [1i64, -3] {
@@ -248,10 +247,8 @@ fn threshold_shares(s: &Setup, rng: &mut Prng) -> Vec<ThresholdShare> {
         .iter()
         .enumerate()
         .map(|(j, &p)| {
-            let mine: Vec<ShamirSubShare> = dealt
-                .iter()
-                .map(|d| ShamirSubShare::from_bytes(&s.session, &d[j].to_bytes(&s.session)).unwrap())
-                .collect();
+            let mine: Vec<ShamirSubShare> =
+                dealt.iter().map(|d| ShamirSubShare::from_bytes(&s.session, &d[j].to_bytes(&s.session)).unwrap()).collect();
             let t = ThresholdShare::combine(&s.session, p, s.key, &mine).unwrap();
             ThresholdShare::from_bytes(&s.session, &t.to_bytes(&s.session)).unwrap()
         })

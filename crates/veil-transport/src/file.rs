@@ -28,9 +28,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use veil_channel::{
-    split_frame, Channel, ChannelConfig, ChannelError, FrameHeader, LinkStats, StatsCounter, FRAME_HEADER_BYTES,
-};
+use veil_channel::{split_frame, Channel, ChannelConfig, ChannelError, FrameHeader, LinkStats, StatsCounter, FRAME_HEADER_BYTES};
 
 use crate::{pki, TransportError};
 
@@ -113,10 +111,7 @@ impl FileChannel {
     }
 
     fn io_err(&self, what: &str, path: &Path, e: io::Error) -> ChannelError {
-        ChannelError::Io {
-            peer: self.peer.clone(),
-            source: io::Error::new(e.kind(), format!("{what} {}: {e}", path.display())),
-        }
+        ChannelError::Io { peer: self.peer.clone(), source: io::Error::new(e.kind(), format!("{what} {}: {e}", path.display())) }
     }
 
     fn write_atomically(&self, path: &Path, contents: &[u8]) -> Result<(), ChannelError> {
@@ -225,10 +220,7 @@ impl Channel for FileChannel {
         }
         let contents = fs::read(&path).map_err(|e| self.io_err("cannot read", &path, e))?;
         if contents.len() < FRAME_HEADER_BYTES + TAG_BYTES {
-            return Err(self.malformed(
-                &path,
-                format!("{} bytes is shorter than an empty message (truncated?)", contents.len()),
-            ));
+            return Err(self.malformed(&path, format!("{} bytes is shorter than an empty message (truncated?)", contents.len())));
         }
         let (frame, stored_tag) = contents.split_at(contents.len() - TAG_BYTES);
         let expected = tag(self.next_recv, &self.peer, &self.me, frame);

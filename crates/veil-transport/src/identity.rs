@@ -42,11 +42,8 @@ impl std::fmt::Debug for Identity {
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     use rustls::crypto::ring::cipher_suite;
     let mut provider = rustls::crypto::ring::default_provider();
-    provider.cipher_suites = vec![
-        cipher_suite::TLS13_AES_128_GCM_SHA256,
-        cipher_suite::TLS13_AES_256_GCM_SHA384,
-        cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
-    ];
+    provider.cipher_suites =
+        vec![cipher_suite::TLS13_AES_128_GCM_SHA256, cipher_suite::TLS13_AES_256_GCM_SHA384, cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
     Arc::new(provider)
 }
 
@@ -60,32 +57,23 @@ impl Identity {
         let roots_der = read_certs(&ca_file)?;
         let mut roots = RootCertStore::empty();
         for root in roots_der {
-            roots.add(root).map_err(|e| TransportError::Pem {
-                path: ca_file.clone(),
-                reason: format!("not a usable CA certificate: {e}"),
-            })?;
+            roots
+                .add(root)
+                .map_err(|e| TransportError::Pem { path: ca_file.clone(), reason: format!("not a usable CA certificate: {e}") })?;
         }
 
         let cert_file = pki::cert_path(dir, party);
         let chain = read_certs(&cert_file)?;
-        let names = pki::dns_names(&chain[0])
-            .map_err(|reason| TransportError::Pem { path: cert_file.clone(), reason })?;
+        let names = pki::dns_names(&chain[0]).map_err(|reason| TransportError::Pem { path: cert_file.clone(), reason })?;
         if !names.iter().any(|n| n == party) {
-            return Err(TransportError::CertificateName {
-                path: cert_file,
-                expected: party.to_string(),
-                found: names.join(", "),
-            });
+            return Err(TransportError::CertificateName { path: cert_file, expected: party.to_string(), found: names.join(", ") });
         }
 
         let key_file = pki::key_path(dir, party);
         let key_pem = pki::read_private_key_file(&key_file)?;
         let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
             .map_err(|e| TransportError::Pem { path: key_file.clone(), reason: e.to_string() })?
-            .ok_or_else(|| TransportError::Pem {
-                path: key_file.clone(),
-                reason: "no PRIVATE KEY block found".to_string(),
-            })?;
+            .ok_or_else(|| TransportError::Pem { path: key_file.clone(), reason: "no PRIVATE KEY block found".to_string() })?;
         let key = SecretKey(key);
         Self::from_parts(party, chain, Arc::new(roots), &key)
     }
@@ -108,9 +96,7 @@ impl Identity {
             .map_err(|e| tls_err(&e))?;
         client.resumption = rustls::client::Resumption::disabled();
 
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .build()
-            .map_err(|e| tls_err(&e))?;
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone()).build().map_err(|e| tls_err(&e))?;
         let mut server = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
             .map_err(|e| tls_err(&e))?

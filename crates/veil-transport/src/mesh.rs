@@ -49,11 +49,7 @@ pub fn establish(
         return invalid(format!("party id {me} is not in the list of peers"));
     };
     if my_spec.name != identity.name() {
-        return invalid(format!(
-            "party {me} is named {:?} in the mesh, but this identity is {:?}",
-            my_spec.name,
-            identity.name()
-        ));
+        return invalid(format!("party {me} is named {:?} in the mesh, but this identity is {:?}", my_spec.name, identity.name()));
     }
     let size = peers.last().map_or(0, |p| p.id + 1);
     let mut channels: Vec<Option<TlsChannel>> = (0..size).map(|_| None).collect();

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::CertificateDer;
 use zeroize::Zeroizing;
@@ -55,20 +55,14 @@ pub fn key_path(dir: &Path, party: &str) -> PathBuf {
 /// mode 0700 if it does not exist. Refuses to overwrite an existing CA.
 pub fn create_ca(dir: &Path, ca_name: &str) -> Result<(), TransportError> {
     if ca_name.trim().is_empty() || ca_name.len() > 64 || ca_name.chars().any(char::is_control) {
-        return Err(TransportError::InvalidName {
-            name: ca_name.to_string(),
-            reason: "a CA name has 1 to 64 printable characters",
-        });
+        return Err(TransportError::InvalidName { name: ca_name.to_string(), reason: "a CA name has 1 to 64 printable characters" });
     }
     ensure_dir(dir)?;
     let cert_file = dir.join(CA_CERT_FILE);
     let key_file = dir.join(CA_KEY_FILE);
     refuse_existing(&[&cert_file, &key_file])?;
 
-    let failed = |e: rcgen::Error| TransportError::CertificateGeneration {
-        subject: format!("CA {ca_name:?}"),
-        reason: e.to_string(),
-    };
+    let failed = |e: rcgen::Error| TransportError::CertificateGeneration { subject: format!("CA {ca_name:?}"), reason: e.to_string() };
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(failed)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(ca_name);
@@ -92,24 +86,16 @@ pub fn issue(dir: &Path, party: &str) -> Result<(), TransportError> {
 
     let ca_cert_file = dir.join(CA_CERT_FILE);
     let ca_pem = read_file(&ca_cert_file)?;
-    let ca_pem = String::from_utf8(ca_pem).map_err(|_| TransportError::Pem {
-        path: ca_cert_file.clone(),
-        reason: "not a PEM text file".to_string(),
-    })?;
+    let ca_pem = String::from_utf8(ca_pem)
+        .map_err(|_| TransportError::Pem { path: ca_cert_file.clone(), reason: "not a PEM text file".to_string() })?;
     let ca_key_file = dir.join(CA_KEY_FILE);
     let ca_key_pem = read_private_key_file(&ca_key_file)?;
-    let ca_key_text = std::str::from_utf8(&ca_key_pem).map_err(|_| TransportError::Pem {
-        path: ca_key_file.clone(),
-        reason: "not a PEM text file".to_string(),
-    })?;
-    let ca_key = KeyPair::from_pem(ca_key_text).map_err(|e| TransportError::Pem {
-        path: ca_key_file.clone(),
-        reason: format!("not a usable private key: {e}"),
-    })?;
-    let ca_params = CertificateParams::from_ca_cert_pem(&ca_pem).map_err(|e| TransportError::Pem {
-        path: ca_cert_file.clone(),
-        reason: format!("not a usable CA certificate: {e}"),
-    })?;
+    let ca_key_text = std::str::from_utf8(&ca_key_pem)
+        .map_err(|_| TransportError::Pem { path: ca_key_file.clone(), reason: "not a PEM text file".to_string() })?;
+    let ca_key = KeyPair::from_pem(ca_key_text)
+        .map_err(|e| TransportError::Pem { path: ca_key_file.clone(), reason: format!("not a usable private key: {e}") })?;
+    let ca_params = CertificateParams::from_ca_cert_pem(&ca_pem)
+        .map_err(|e| TransportError::Pem { path: ca_cert_file.clone(), reason: format!("not a usable CA certificate: {e}") })?;
     // Re-signing the parsed CA parameters reproduces its subject and key identifier, which is
     // all that issuing needs; the certificate written in ca.pem stays the trust root.
     let ca_cert = ca_params.self_signed(&ca_key).map_err(|e| TransportError::Pem {
@@ -117,17 +103,13 @@ pub fn issue(dir: &Path, party: &str) -> Result<(), TransportError> {
         reason: format!("does not match {}: {e}", ca_cert_file.display()),
     })?;
 
-    let failed = |e: rcgen::Error| TransportError::CertificateGeneration {
-        subject: format!("party {party:?}"),
-        reason: e.to_string(),
-    };
+    let failed = |e: rcgen::Error| TransportError::CertificateGeneration { subject: format!("party {party:?}"), reason: e.to_string() };
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(failed)?;
     let mut params = CertificateParams::new(vec![party.to_string()]).map_err(failed)?;
     params.distinguished_name = distinguished_name(party);
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages =
-        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
     set_validity(&mut params, PARTY_VALIDITY_DAYS);
     let cert = params.signed_by(&key, &ca_cert, &ca_key).map_err(failed)?;
@@ -142,10 +124,7 @@ pub fn create_local(dir: &Path, parties: &[&str]) -> Result<(), TransportError> 
     for (i, party) in parties.iter().enumerate() {
         validate_party_name(party)?;
         if parties[..i].contains(party) {
-            return Err(TransportError::InvalidName {
-                name: party.to_string(),
-                reason: "listed twice",
-            });
+            return Err(TransportError::InvalidName { name: party.to_string(), reason: "listed twice" });
         }
     }
     create_ca(dir, "veil local CA")?;

@@ -140,18 +140,14 @@ impl Read for BufferedSocket {
 impl Write for BufferedSocket {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self.tcp.write(data) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.nonblocking() => {
-                self.blocking(|tcp| tcp.write(data))
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.nonblocking() => self.blocking(|tcp| tcp.write(data)),
             other => other,
         }
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self.tcp.write_vectored(bufs) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.nonblocking() => {
-                self.blocking(|tcp| tcp.write_vectored(bufs))
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.nonblocking() => self.blocking(|tcp| tcp.write_vectored(bufs)),
             other => other,
         }
     }
@@ -160,4 +156,3 @@ impl Write for BufferedSocket {
         self.tcp.flush()
     }
 }
-

@@ -152,8 +152,7 @@ fn describe(e: &io::Error) -> String {
         Some(rustls::Error::NoCertificatesPresented) => "the peer presented no certificate".to_string(),
         Some(other) => other.to_string(),
         None if e.kind() == io::ErrorKind::UnexpectedEof => {
-            "the peer closed the connection during set-up (it may not expect this party, or refused its certificate)"
-                .to_string()
+            "the peer closed the connection during set-up (it may not expect this party, or refused its certificate)".to_string()
         }
         None => e.to_string(),
     }
@@ -169,12 +168,7 @@ fn set_up_error(peer: &str, addr: SocketAddr, timeout: Duration, e: &io::Error) 
 /// Connects to `peer` listening at `addr`, retrying until `config.timeout` while nothing
 /// listens there yet, and checks that its certificate is issued by our CA for the name `peer`.
 /// The socket gets the default [`LinkOptions`] (see [`connect_with`]).
-pub fn connect(
-    addr: SocketAddr,
-    peer: &str,
-    identity: &Identity,
-    config: ChannelConfig,
-) -> Result<TlsChannel, TransportError> {
+pub fn connect(addr: SocketAddr, peer: &str, identity: &Identity, config: ChannelConfig) -> Result<TlsChannel, TransportError> {
     connect_with(addr, peer, identity, config, LinkOptions::default())
 }
 
@@ -272,11 +266,7 @@ impl Listener {
 
     /// Like [`Listener::accept`], but refuses (and closes) a connection from any party whose
     /// authenticated name is not in `expected`.
-    pub fn accept_one_of(
-        &self,
-        config: ChannelConfig,
-        expected: &[String],
-    ) -> Result<(TlsChannel, String), TransportError> {
+    pub fn accept_one_of(&self, config: ChannelConfig, expected: &[String]) -> Result<(TlsChannel, String), TransportError> {
         self.accept_checked(config, |name| expected.iter().any(|e| e == name), expected)
     }
 
@@ -289,12 +279,13 @@ impl Listener {
         let timeout = config.timeout;
         let (tcp, from) = self.accept_tcp(timeout)?;
         let who = "an unauthenticated party".to_string();
-        tcp.set_nonblocking(false)
-            .and_then(|()| configure_socket(&tcp, timeout))
-            .map_err(|e| set_up_error(&who, from, timeout, &e))?;
+        tcp.set_nonblocking(false).and_then(|()| configure_socket(&tcp, timeout)).map_err(|e| set_up_error(&who, from, timeout, &e))?;
 
-        let mut conn = ServerConnection::new(self.server.clone())
-            .map_err(|e| TransportError::Handshake { peer: who.clone(), addr: from, reason: e.to_string() })?;
+        let mut conn = ServerConnection::new(self.server.clone()).map_err(|e| TransportError::Handshake {
+            peer: who.clone(),
+            addr: from,
+            reason: e.to_string(),
+        })?;
         let mut tcp = BufferedSocket::new(tcp);
         while conn.is_handshaking() {
             conn.complete_io(&mut tcp).map_err(|e| set_up_error(&who, from, timeout, &e))?;
@@ -304,8 +295,7 @@ impl Listener {
             addr: from,
             reason: "the peer presented no certificate".to_string(),
         })?;
-        let names = pki::dns_names(leaf)
-            .map_err(|reason| TransportError::Handshake { peer: who.clone(), addr: from, reason })?;
+        let names = pki::dns_names(leaf).map_err(|reason| TransportError::Handshake { peer: who.clone(), addr: from, reason })?;
         let [name] = names.as_slice() else {
             return Err(TransportError::Handshake {
                 peer: who,
@@ -318,10 +308,7 @@ impl Listener {
         if !allowed(&name) {
             return Err(TransportError::UnexpectedPeer { addr: from, expected: expected.to_vec(), found: name });
         }
-        stream
-            .write_all(&ACCEPTED)
-            .and_then(|()| stream.flush())
-            .map_err(|e| set_up_error(&name, from, timeout, &e))?;
+        stream.write_all(&ACCEPTED).and_then(|()| stream.flush()).map_err(|e| set_up_error(&name, from, timeout, &e))?;
         stream.set_receive_spin(self.options.receive_spin).map_err(|e| set_up_error(&name, from, timeout, &e))?;
         tracing::debug!(peer = %name, %from, "TLS link accepted");
         Ok((StreamChannel::new(stream, config, name.clone()), name))

@@ -3,9 +3,9 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use veil_channel::FRAME_HEADER_BYTES;
 use veil_transport::file::{FileChannel, TAG_BYTES};
 use veil_transport::{Channel, ChannelConfig, ChannelError, Fingerprint, TransportError};
-use veil_channel::FRAME_HEADER_BYTES;
 
 fn config(timeout_ms: u64) -> ChannelConfig {
     ChannelConfig::new(Fingerprint([4; 16])).with_timeout(Duration::from_millis(timeout_ms))
@@ -112,8 +112,7 @@ fn other_parameters_are_refused() {
 fn oversized_messages_are_refused_before_reading() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut a = FileChannel::open(dir.path(), "site-a", "site-b", config(1000)).expect("open");
-    let mut b =
-        FileChannel::open(dir.path(), "site-b", "site-a", config(1000).with_max_message_bytes(16)).expect("open");
+    let mut b = FileChannel::open(dir.path(), "site-b", "site-a", config(1000).with_max_message_bytes(16)).expect("open");
     a.send(&[0u8; 17]).expect("send");
     assert!(matches!(b.recv(), Err(ChannelError::TooLarge { .. })));
 }

@@ -8,17 +8,12 @@ use veil_transport::mesh::{establish, PeerSpec};
 use veil_transport::{pki, Channel, ChannelConfig, Fingerprint, Identity, TransportError};
 
 fn free_ports(n: usize) -> Vec<SocketAddr> {
-    let probes: Vec<TcpListener> =
-        (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("probe port")).collect();
+    let probes: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("probe port")).collect();
     probes.iter().map(|p| p.local_addr().expect("addr")).collect()
 }
 
 fn specs(n: usize) -> Vec<PeerSpec> {
-    free_ports(n)
-        .into_iter()
-        .enumerate()
-        .map(|(id, addr)| PeerSpec { id, name: format!("party-{id}"), addr })
-        .collect()
+    free_ports(n).into_iter().enumerate().map(|(id, addr)| PeerSpec { id, name: format!("party-{id}"), addr }).collect()
 }
 
 fn config() -> ChannelConfig {

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use veil_channel::FRAME_HEADER_BYTES;
 use veil_transport::{
-    connect, connect_with, pki, Channel, ChannelConfig, ChannelError, Fingerprint, Identity, LinkOptions, Listener,
-    TransportError,
+    connect, connect_with, pki, Channel, ChannelConfig, ChannelError, Fingerprint, Identity, LinkOptions, Listener, TransportError,
 };
 
 fn config(timeout_ms: u64) -> ChannelConfig {
@@ -104,7 +103,10 @@ fn a_client_from_another_ca_is_refused() {
     let err = connect(addr, "party-b", &impostor, config(3000)).expect_err("must refuse");
     assert!(matches!(err, TransportError::Handshake { .. }), "{err}");
     let server_err = server.join().expect("server thread").expect_err("server must refuse");
-    assert!(matches!(&server_err, TransportError::Handshake { reason, .. } if reason.contains("certificate is not acceptable")), "{server_err}");
+    assert!(
+        matches!(&server_err, TransportError::Handshake { reason, .. } if reason.contains("certificate is not acceptable")),
+        "{server_err}"
+    );
 }
 
 #[test]
@@ -295,10 +297,7 @@ fn a_peer_that_stops_reading_makes_sending_time_out() {
 }
 
 /// A pair of TLS channels whose sockets both use `options`.
-fn linked_with(
-    timeout_ms: u64,
-    options: LinkOptions,
-) -> (veil_transport::TlsChannel, veil_transport::TlsChannel, tempfile::TempDir) {
+fn linked_with(timeout_ms: u64, options: LinkOptions) -> (veil_transport::TlsChannel, veil_transport::TlsChannel, tempfile::TempDir) {
     let dir = pki_dir(&["party-a", "party-b"]);
     let a = identity(dir.path(), "party-a");
     let b = identity(dir.path(), "party-b");

@@ -51,21 +51,22 @@ fn setup_with(preset: &str, timeout_secs: u64, train: &str, mailbox: bool) -> Ne
     veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
     let ports = free_ports(3);
     let job = dir.path().join("job.toml");
-    let link = if mailbox { format!("mailbox = \"{}\"", dir.path().join("mailbox").display()) } else { format!("certs = \"{}\"", certs.display()) };
+    let link = if mailbox {
+        format!("mailbox = \"{}\"", dir.path().join("mailbox").display())
+    } else {
+        format!("certs = \"{}\"", certs.display())
+    };
     let text = format!(
         "task = \"aggregate\"\npreset = \"{preset}\"\n{link}\ntimeout_secs = {timeout_secs}\nwidth = {WIDTH}\n{train}\n\
          [[parties]]\nname = \"party-a\"\naddr = \"127.0.0.1:{}\"\n[[parties]]\nname = \"party-b\"\naddr = \"127.0.0.1:{}\"\n\
          [server]\nname = \"server\"\naddr = \"127.0.0.1:{}\"\n",
-        ports[0],
-        ports[1],
-        ports[2]
+        ports[0], ports[1], ports[2]
     );
     std::fs::write(&job, text).unwrap();
     let csv = [dir.path().join("a.csv"), dir.path().join("b.csv")];
     for (path, range) in csv.iter().zip([0..A_ROWS, A_ROWS..TRAIN_ROWS]) {
-        let lines: Vec<String> = range
-            .map(|i| rows[i].iter().chain([&labels[i]]).map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(","))
-            .collect();
+        let lines: Vec<String> =
+            range.map(|i| rows[i].iter().chain([&labels[i]]).map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(",")).collect();
         std::fs::write(path, lines.join("\n")).unwrap();
     }
     Net { dir, job, csv, rows, labels, held_x, held_y }
@@ -117,7 +118,8 @@ const LEARNING_RATE: f64 = 0.5;
 
 fn accuracy(w: &[f64], rows: &[Vec<f64>], labels: &[f64]) -> f64 {
     let bias = w[w.len() - 1];
-    let right = rows.iter().zip(labels).filter(|(x, &y)| ((x.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() + bias) >= 0.0) == (y == 1.0)).count();
+    let right =
+        rows.iter().zip(labels).filter(|(x, &y)| ((x.iter().zip(w).map(|(a, b)| a * b).sum::<f64>() + bias) >= 0.0) == (y == 1.0)).count();
     100.0 * right as f64 / rows.len() as f64
 }
 

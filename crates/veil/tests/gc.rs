@@ -36,12 +36,7 @@ struct Finished {
 
 impl Party {
     fn spawn(args: &[&str]) -> Party {
-        let mut child = Command::new(VEIL)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start veil");
+        let mut child = Command::new(VEIL).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start veil");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -171,7 +166,20 @@ fn aes_128_between_two_processes_gives_the_fips_197_ciphertext() {
 
 #[test]
 fn local_mode_runs_both_parties_with_one_command() {
-    let p = Party::spawn(&["gc", "run", "--circuit", &bristol("adder64.txt"), "--local", "--garbler-input", "5", "--evaluator-input", "-7", "--json", "--timeout", "20"]);
+    let p = Party::spawn(&[
+        "gc",
+        "run",
+        "--circuit",
+        &bristol("adder64.txt"),
+        "--local",
+        "--garbler-input",
+        "5",
+        "--evaluator-input",
+        "-7",
+        "--json",
+        "--timeout",
+        "20",
+    ]);
     let f = p.finish(LIMIT);
     assert!(f.success, "{}", f.stderr);
     let lines = json_lines(&f.stdout);
@@ -207,7 +215,9 @@ fn bad_inputs_are_refused_before_connecting() {
         assert!(!f.success, "{bad:?} accepted");
         assert!(f.stderr.contains("input"), "{bad:?}: {}", f.stderr);
     }
-    let f = Party::spawn(&["gc", "run", "--circuit", "/nonexistent/c.txt", "--role", "garbler", "--listen", "127.0.0.1:0", "--certs", &certs]).finish(LIMIT);
+    let f =
+        Party::spawn(&["gc", "run", "--circuit", "/nonexistent/c.txt", "--role", "garbler", "--listen", "127.0.0.1:0", "--certs", &certs])
+            .finish(LIMIT);
     assert!(!f.success && f.stderr.contains("/nonexistent/c.txt"), "{}", f.stderr);
 }
 
@@ -233,6 +243,19 @@ fn a_party_that_disappears_gives_an_error_not_a_hang() {
 
     // Nobody connects: the listening party gives up after its timeout.
     let start = Instant::now();
-    let f = Party::spawn(&["millionaires", "--role", "garbler", "--listen", "127.0.0.1:0", "--certs", &certs, "--amount", "5", "--timeout", "1"]).finish(LIMIT);
+    let f = Party::spawn(&[
+        "millionaires",
+        "--role",
+        "garbler",
+        "--listen",
+        "127.0.0.1:0",
+        "--certs",
+        &certs,
+        "--amount",
+        "5",
+        "--timeout",
+        "1",
+    ])
+    .finish(LIMIT);
     assert!(!f.success && start.elapsed() < Duration::from_secs(20), "{}", f.stderr);
 }

@@ -84,8 +84,20 @@ fn serving_logistic_regression_with_both_protocols() {
     for protocol in ["2pc-dealer", "3pc-replicated"] {
         let out = dir.path().join(format!("out-{protocol}.json"));
         let mut g = veil(&[
-            "mpc", "--local", "--protocol", protocol, "--task", "infer", "--model", model.to_str().expect("utf8"),
-            "--input", input.to_str().expect("utf8"), "--output", out.to_str().expect("utf8"), "--timeout", "20",
+            "mpc",
+            "--local",
+            "--protocol",
+            protocol,
+            "--task",
+            "infer",
+            "--model",
+            model.to_str().expect("utf8"),
+            "--input",
+            input.to_str().expect("utf8"),
+            "--output",
+            out.to_str().expect("utf8"),
+            "--timeout",
+            "20",
         ]);
         assert_eq!(wait(&mut g, Duration::from_secs(120)), Some(true), "{protocol} run");
         let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("output")).expect("json");
@@ -140,8 +152,18 @@ fn mismatched_input_fails_cleanly_and_writes_nothing() {
     write_csv(&input, &Matrix::zeros(2, 5), None);
     let out = dir.path().join("out.json");
     let mut g = veil(&[
-        "mpc", "--local", "--task", "infer", "--model", model.to_str().expect("utf8"), "--input", input.to_str().expect("utf8"),
-        "--output", out.to_str().expect("utf8"), "--timeout", "3",
+        "mpc",
+        "--local",
+        "--task",
+        "infer",
+        "--model",
+        model.to_str().expect("utf8"),
+        "--input",
+        input.to_str().expect("utf8"),
+        "--output",
+        out.to_str().expect("utf8"),
+        "--timeout",
+        "3",
     ]);
     assert_eq!(wait(&mut g, Duration::from_secs(60)), Some(false));
     assert!(!out.exists(), "no partial result");
@@ -220,8 +242,22 @@ fn mlp_training_over_three_providers_matches_plaintext_sgd_with_both_protocols()
         let out = dir.path().join(format!("mlp-{protocol}.json"));
         let mut g = veil_training(
             &[
-                "--protocol", protocol, "--task", "train-mlp", "--hidden", "16", "--init-seed", "21", "--epochs", "1", "--batch",
-                "20", "--lr", "0.5", "--timeout", "20",
+                "--protocol",
+                protocol,
+                "--task",
+                "train-mlp",
+                "--hidden",
+                "16",
+                "--init-seed",
+                "21",
+                "--epochs",
+                "1",
+                "--batch",
+                "20",
+                "--lr",
+                "0.5",
+                "--timeout",
+                "20",
             ],
             &out,
             &files,
@@ -244,8 +280,18 @@ fn mlp_training_rejects_a_label_that_is_not_a_class() {
     std::fs::write(&f, "0.1,0.2,0\n0.3,0.4,1.5\n").expect("write");
     let out = dir.path().join("m.json");
     let mut g = veil(&[
-        "mpc", "--local", "--task", "train-mlp", "--hidden", "4", "--data", f.to_str().expect("utf8"), "--output",
-        out.to_str().expect("utf8"), "--timeout", "3",
+        "mpc",
+        "--local",
+        "--task",
+        "train-mlp",
+        "--hidden",
+        "4",
+        "--data",
+        f.to_str().expect("utf8"),
+        "--output",
+        out.to_str().expect("utf8"),
+        "--timeout",
+        "3",
     ]);
     assert_eq!(wait(&mut g, Duration::from_secs(60)), Some(false));
     assert!(!out.exists(), "no model written");

@@ -106,12 +106,42 @@ fn secure_inference_across_processes_matches_plaintext() {
     let sess = p(&session).to_string();
     let jobs = p(&job).to_string();
     ok(&["threshold", "encrypt", "--session", &sess, "--dir", &jobs, "--input", p(&a_csv), "--width", &width, "--out", p(&a_ct)]);
-    ok(&["threshold", "encrypt", "--session", &sess, "--dir", &jobs, "--input", p(&b_csv), "--width", &width, "--replicate", "--out", p(&b_ct)]);
-    ok(&["threshold", "evaluate", "--session", &sess, "--dir", &jobs, "--a", p(&a_ct), "--b", p(&b_ct), "--width", &width, "--out", p(&score)]);
+    ok(&[
+        "threshold",
+        "encrypt",
+        "--session",
+        &sess,
+        "--dir",
+        &jobs,
+        "--input",
+        p(&b_csv),
+        "--width",
+        &width,
+        "--replicate",
+        "--out",
+        p(&b_ct),
+    ]);
+    ok(&[
+        "threshold",
+        "evaluate",
+        "--session",
+        &sess,
+        "--dir",
+        &jobs,
+        "--a",
+        p(&a_ct),
+        "--b",
+        p(&b_ct),
+        "--width",
+        &width,
+        "--out",
+        p(&score),
+    ]);
     let b_share = job.join("b.share");
     run_party("partial-decrypt", "2", &key_b, &["--ct", p(&score), "--out", p(&b_share)]);
     let count = ROWS.to_string();
-    let out = run_party("merge", "1", &key_a, &["--ct", p(&score), "--shares", p(&b_share), "--width", &width, "--count", &count, "--json"]);
+    let out =
+        run_party("merge", "1", &key_a, &["--ct", p(&score), "--shares", p(&b_share), "--width", &width, "--count", &count, "--json"]);
     let got: Vec<f64> = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(got.len(), ROWS);
     for (i, (g, e)) in got.iter().zip(&want).enumerate() {
@@ -297,7 +327,8 @@ fn secure_aggregation_statistics_reach_both_parties() {
     let (w, f) = (W.to_string(), F.to_string());
     let step = |name: &str, party: Option<usize>, extra: &[&str]| -> String {
         let keydir = p(&keys[party.unwrap_or(1).max(1) - 1]).to_string();
-        let mut args: Vec<String> = ["threshold", name, "--session", p(&session), "--dir", p(&job), "--key-dir", &keydir].iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> =
+            ["threshold", name, "--session", p(&session), "--dir", p(&job), "--key-dir", &keydir].iter().map(|s| s.to_string()).collect();
         if let Some(i) = party {
             args.extend(["--party".to_string(), i.to_string()]);
         }
@@ -437,7 +468,11 @@ fn mlp_secure_inference_on_files_at_the_secure_preset() {
     step("evaluate", &key_a, &["--a", p(&a_ct), "--model", p(&model_ct), "--count", "100", "--out", p(&result)]);
     let b_share = job.join("b.share");
     step("partial-decrypt", &key_b, &["--party", "2", "--ct", p(&result), "--out", p(&b_share)]);
-    let out = step("merge", &key_a, &["--party", "1", "--ct", p(&result), "--shares", p(&b_share), "--model", p(&model_ct), "--count", "100", "--json"]);
+    let out = step(
+        "merge",
+        &key_a,
+        &["--party", "1", "--ct", p(&result), "--shares", p(&b_share), "--model", p(&model_ct), "--count", "100", "--json"],
+    );
     check_mlp_outputs(&case, &out);
 
     // Rows with a bias column (31 values) are refused, not silently mis-scored.

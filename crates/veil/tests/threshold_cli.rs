@@ -35,7 +35,8 @@ impl Job {
 
     /// `veil threshold <step> --session S --dir X --key-dir K(party) [--party i] extra...`.
     fn args(&self, step: &str, party: Option<u32>, extra: &[String]) -> Vec<String> {
-        let mut a = vec!["threshold".to_string(), step.to_string(), "--session".into(), p(&self.session), "--dir".into(), p(&self.exchange)];
+        let mut a =
+            vec!["threshold".to_string(), step.to_string(), "--session".into(), p(&self.session), "--dir".into(), p(&self.exchange)];
         a.extend(["--key-dir".to_string(), p(&self.keys(party.unwrap_or(1)))]);
         if let Some(i) = party {
             a.extend(["--party".to_string(), i.to_string()]);
@@ -81,7 +82,18 @@ fn scored_job(parties: u32, t: u32) -> Job {
     for i in 1..=parties {
         std::fs::create_dir(job.keys(i)).unwrap();
     }
-    let init = s(&["threshold", "init", "--parties", &parties.to_string(), "--threshold", &t.to_string(), "--preset", PRESET, "--out", &p(&job.session)]);
+    let init = s(&[
+        "threshold",
+        "init",
+        "--parties",
+        &parties.to_string(),
+        "--threshold",
+        &t.to_string(),
+        "--preset",
+        PRESET,
+        "--out",
+        &p(&job.session),
+    ]);
     assert!(veil(&init, Duration::from_secs(60)).status.success());
     let width = WIDTH.to_string();
     for i in 1..=parties {

@@ -27,7 +27,11 @@ pub struct LocalRefresher<'a> {
 
 impl std::fmt::Debug for LocalRefresher<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalRefresher").field("parties", &self.keys.len()).field("lambda", &self.lambda).field("refreshes", &self.refreshes).finish_non_exhaustive()
+        f.debug_struct("LocalRefresher")
+            .field("parties", &self.keys.len())
+            .field("lambda", &self.lambda)
+            .field("refreshes", &self.refreshes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,10 +54,22 @@ impl<'a> LocalRefresher<'a> {
         holders.sort();
         let coalition = keys.first().map(DecryptionKey::coalition).unwrap_or_default();
         if keys.is_empty() || holders != coalition || keys.iter().any(|k| k.coalition() != coalition) {
-            return Err(HeError::InvalidConfig { reason: format!("keys of parties {holders:?} are not one coalition's (it needs {coalition:?})") });
+            return Err(HeError::InvalidConfig {
+                reason: format!("keys of parties {holders:?} are not one coalition's (it needs {coalition:?})"),
+            });
         }
         let nonce = rng.next_u64() >> 1;
-        Ok(Self { session, key, keys, smudging: Smudging::default_for(session.params()), lambda: RefreshSecurity::DEFAULT_LAMBDA, nonce, rng, refreshes: 0, elapsed: Duration::ZERO })
+        Ok(Self {
+            session,
+            key,
+            keys,
+            smudging: Smudging::default_for(session.params()),
+            lambda: RefreshSecurity::DEFAULT_LAMBDA,
+            nonce,
+            rng,
+            refreshes: 0,
+            elapsed: Duration::ZERO,
+        })
     }
 
     /// Another statistical parameter `λ` (see `veil_threshold::refresh`).

@@ -16,7 +16,9 @@ pub fn pack_rows(params: &Parameters, cfg: &LogRegTrainConfig, first_row: usize,
     let mut out = vec![vec![0.0; params.slot_count()]; cfg.chunks(params)];
     for (i, row) in rows.iter().enumerate() {
         if row.len() != cfg.features {
-            return Err(HeError::Packing { reason: format!("row {} has {} features, expected {}", first_row + i, row.len(), cfg.features) });
+            return Err(HeError::Packing {
+                reason: format!("row {} has {} features, expected {}", first_row + i, row.len(), cfg.features),
+            });
         }
         if let Some(j) = row.iter().position(|v| !v.is_finite()) {
             return Err(HeError::Packing { reason: format!("row {}: feature {j} is not finite", first_row + i) });
@@ -51,9 +53,7 @@ pub fn pack_labels(params: &Parameters, cfg: &LogRegTrainConfig, first_row: usiz
 /// averaged over the row blocks (each holds a copy).
 pub fn unpack_weights(cfg: &LogRegTrainConfig, slots: &[f64]) -> Vec<f64> {
     let blocks = (slots.len() / cfg.width.max(1)).max(1);
-    (0..=cfg.features)
-        .map(|j| (0..blocks).filter_map(|b| slots.get(b * cfg.width + j)).sum::<f64>() / blocks as f64)
-        .collect()
+    (0..=cfg.features).map(|j| (0..blocks).filter_map(|b| slots.get(b * cfg.width + j)).sum::<f64>() / blocks as f64).collect()
 }
 
 /// The mask of the slots `r·w` that hold a row of `chunk` (1.0) and zero elsewhere.
@@ -69,7 +69,9 @@ pub(crate) fn row_mask(params: &Parameters, cfg: &LogRegTrainConfig, chunk: usiz
 
 fn check_range(cfg: &LogRegTrainConfig, first_row: usize, count: usize) -> Result<(), HeError> {
     if first_row.checked_add(count).map_or(true, |end| end > cfg.rows) {
-        return Err(HeError::Packing { reason: format!("rows {first_row}..{} exceed the {} rows of the training set", first_row.saturating_add(count), cfg.rows) });
+        return Err(HeError::Packing {
+            reason: format!("rows {first_row}..{} exceed the {} rows of the training set", first_row.saturating_add(count), cfg.rows),
+        });
     }
     Ok(())
 }

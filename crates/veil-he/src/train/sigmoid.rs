@@ -84,7 +84,9 @@ mod tests {
         assert!((wide.coefficients[1] - 0.0842679).abs() < 5e-7 && (wide.coefficients[3] + 0.000247365).abs() < 5e-9, "{wide:?}");
         assert!((0.21..0.225).contains(&wide.max_error()));
         // Any other cubic of the same form fits worse in the L2 sense.
-        let l2 = |q: &PolySigmoid| (0..=1000).map(|i| -8.0 + 16.0 * f64::from(i) / 1000.0).map(|x| (sigmoid(x) - q.eval(x)).powi(2)).sum::<f64>();
+        let l2 = |q: &PolySigmoid| {
+            (0..=1000).map(|i| -8.0 + 16.0 * f64::from(i) / 1000.0).map(|x| (sigmoid(x) - q.eval(x)).powi(2)).sum::<f64>()
+        };
         for (d1, d3) in [(1e-3, 0.0), (-1e-3, 0.0), (0.0, 1e-5), (0.0, -1e-5)] {
             let q = PolySigmoid { interval: 8.0, coefficients: [0.5, c1 + d1, 0.0, c3 + d3] };
             assert!(l2(&q) > l2(&p));

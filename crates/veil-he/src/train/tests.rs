@@ -73,7 +73,10 @@ fn unpack_averages_the_blocks() {
 
 #[test]
 fn plaintext_reference_takes_the_documented_steps() {
-    let cfg = LogRegTrainConfig { sigmoid: PolySigmoid { interval: 1.0, coefficients: [0.5, 0.25, 0.0, 0.0] }, ..LogRegTrainConfig::new(1, 2, 2, 0.5) };
+    let cfg = LogRegTrainConfig {
+        sigmoid: PolySigmoid { interval: 1.0, coefficients: [0.5, 0.25, 0.0, 0.0] },
+        ..LogRegTrainConfig::new(1, 2, 2, 0.5)
+    };
     let rows = [vec![2.0], vec![-1.0]];
     let labels = [1.0, 0.0];
     // Step 1 from w = (0, 0): p(0) = 0.5, d = 0.25·(−0.5, 0.5), g = (−0.375, 0), w = (0.375, 0).

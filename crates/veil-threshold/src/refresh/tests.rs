@@ -1,9 +1,9 @@
 use super::*;
-use crate::share::SecretShare;
 use crate::shamir::{self, ShamirSubShare, ThresholdShare};
+use crate::share::SecretShare;
 use crate::{merge, public_key_digest, DecryptionShare, PartyId, PublicKeyGen};
-use veil_ckks::{Encoder, Encryptor, Evaluator, ParametersLiteral};
 use proptest::prelude::*;
+use veil_ckks::{Encoder, Encryptor, Evaluator, ParametersLiteral};
 use veil_math::sampler::Seed;
 
 struct Keys {
@@ -36,8 +36,11 @@ fn keys_with_threshold(lit: ParametersLiteral, parties: u32, threshold: usize, s
 fn decrypt(k: &Keys, ct: &Ciphertext) -> Vec<f64> {
     let mut rng = Prng::from_seed(&Seed([77; 32]));
     let smudging = Smudging::default_for(k.session.params());
-    let ds: Vec<DecryptionShare> =
-        k.shares.iter().map(|s| s.decryption_key(&k.session).unwrap().partial_decrypt(&k.session, ct, &smudging, &mut rng).unwrap()).collect();
+    let ds: Vec<DecryptionShare> = k
+        .shares
+        .iter()
+        .map(|s| s.decryption_key(&k.session).unwrap().partial_decrypt(&k.session, ct, &smudging, &mut rng).unwrap())
+        .collect();
     Encoder::new(k.session.params()).decode(&merge(&k.session, k.key, ct, &ds, None).unwrap()).unwrap()
 }
 
@@ -168,7 +171,10 @@ fn shares_for_another_ciphertext_key_or_nonce_or_tampered_are_rejected() {
     let wrong_key = Digest([9; 32]);
     let r_key = Refresh::new(&k.session, wrong_key, &ct, 7, sec).unwrap();
     let smudging = Smudging::default_for(k.session.params());
-    assert!(matches!(r_key.share(&k.shares[0].decryption_key(&k.session).unwrap(), &smudging, &mut rng), Err(ThresholdError::KeyMismatch { .. })));
+    assert!(matches!(
+        r_key.share(&k.shares[0].decryption_key(&k.session).unwrap(), &smudging, &mut rng),
+        Err(ThresholdError::KeyMismatch { .. })
+    ));
     let other = keys(ParametersLiteral::insecure_n2048_l4_dnum3(), 2, 21 ^ 1);
     let other_session_share = {
         let r2 = Refresh::new(&other.session, other.key, &ct, 7, sec).unwrap();
@@ -232,7 +238,11 @@ fn missing_shares_do_not_refresh() {
 fn threshold_shares(k: &Keys, rng: &mut Prng) -> Vec<ThresholdShare> {
     let dealt: Vec<Vec<ShamirSubShare>> = k.shares.iter().map(|s| shamir::deal(&k.session, s, rng).unwrap()).collect();
     let parties = k.session.parties().to_vec();
-    parties.iter().enumerate().map(|(j, &p)| ThresholdShare::combine(&k.session, p, k.key, &dealt.iter().map(|d| d[j].clone()).collect::<Vec<_>>()).unwrap()).collect()
+    parties
+        .iter()
+        .enumerate()
+        .map(|(j, &p)| ThresholdShare::combine(&k.session, p, k.key, &dealt.iter().map(|d| d[j].clone()).collect::<Vec<_>>()).unwrap())
+        .collect()
 }
 
 #[test]
@@ -255,8 +265,10 @@ fn a_t_of_n_coalition_refreshes_without_the_absent_party() {
     assert_eq!(fresh.level(), params.max_level());
     // Another coalition (2 and 3) decrypts the result: it is under the same collective key.
     let other = [ids[1], ids[2]];
-    let ds: Vec<DecryptionShare> =
-        [&ts[1], &ts[2]].iter().map(|t| t.decryption_key(&k.session, &other).unwrap().partial_decrypt(&k.session, &fresh, &smudging, &mut rng).unwrap()).collect();
+    let ds: Vec<DecryptionShare> = [&ts[1], &ts[2]]
+        .iter()
+        .map(|t| t.decryption_key(&k.session, &other).unwrap().partial_decrypt(&k.session, &fresh, &smudging, &mut rng).unwrap())
+        .collect();
     let got = Encoder::new(&params).decode(&merge(&k.session, k.key, &fresh, &ds, None).unwrap()).unwrap();
     let err = values(params.slot_count()).iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(err < 1e-3, "t-of-N refresh error {err}");

@@ -9,8 +9,8 @@
 //! uniform halves sent as a seed.
 
 use veil_ckks::{
-    Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, MatVecPlan, Parameters, ParametersLiteral, Prng, PublicKey,
-    RelinearizationKey, SecretKey,
+    Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, MatVecPlan, Parameters, ParametersLiteral, Prng, PublicKey, RelinearizationKey,
+    SecretKey,
 };
 
 use super::{time_ms, Report};
@@ -18,10 +18,8 @@ use super::{time_ms, Report};
 /// A preset constructor.
 type Preset = fn() -> ParametersLiteral;
 
-const SETS: [(&str, Preset); 2] = [
-    ("N=8192,L=2,scale=2^40", ParametersLiteral::n8192_l2_sec128),
-    ("N=16384,L=6,scale=2^40", ParametersLiteral::n16384_l6_sec128),
-];
+const SETS: [(&str, Preset); 2] =
+    [("N=8192,L=2,scale=2^40", ParametersLiteral::n8192_l2_sec128), ("N=16384,L=6,scale=2^40", ParametersLiteral::n16384_l6_sec128)];
 
 pub fn run(report: &mut Report) -> anyhow::Result<()> {
     let threads = report.threads();
@@ -89,9 +87,7 @@ fn run_set(report: &mut Report, name: &str, literal: ParametersLiteral) -> anyho
 
     // Correctness of what was timed, and precision in bits.
     let mv = encoder.decode(&decryptor.decrypt(&eval.rescale(&eval.matvec(&ct_v, &plan, &gks)?)?)?)?;
-    let mv_err = (0..d)
-        .map(|i| ((0..d).map(|j| matrix[i][j] * x[j]).sum::<f64>() - mv[i]).abs())
-        .fold(0.0, f64::max);
+    let mv_err = (0..d).map(|i| ((0..d).map(|j| matrix[i][j] * x[j]).sum::<f64>() - mv[i]).abs()).fold(0.0, f64::max);
     anyhow::ensure!(mv_err < 1e-3, "matvec_64 result off by {mv_err}");
     let out = encoder.decode(&decryptor.decrypt(&eval.mul_relin_rescale(&ct_x, &ct_y, &rlk)?)?)?;
     let err = x.iter().zip(&y).zip(&out).map(|((a, b), o)| (a * b - o).abs()).fold(0.0, f64::max);

@@ -25,7 +25,9 @@ use veil_ot::{Block, CotReceiver, CotSender, IknpConfig, TccrHash};
 use veil_transport::{Identity, Listener};
 
 use super::{Report, Timing};
-use crate::cmd::gc::{bristol_path, open_link, read_listening_addr, run_party, session_fingerprint, LinkArgs, PartyReport, Role, SessionPlan};
+use crate::cmd::gc::{
+    bristol_path, open_link, read_listening_addr, run_party, session_fingerprint, LinkArgs, PartyReport, Role, SessionPlan,
+};
 
 const HALF_GATES_AES: &str = "scheme=half-gates,circuit=aes128";
 

@@ -34,12 +34,8 @@ pub fn run(report: &mut Report) -> anyhow::Result<()> {
             let file = dir.path().join(format!("{case}.toml"));
             std::fs::write(&file, toml::to_string(&s)?)?;
             let started = Instant::now();
-            let mut kids = spawn_members(
-                &s,
-                &file,
-                |_| vec!["--bench-case".into(), case.into(), "--bench-reps".into(), reps.to_string()],
-                true,
-            )?;
+            let mut kids =
+                spawn_members(&s, &file, |_| vec!["--bench-case".into(), case.into(), "--bench-reps".into(), reps.to_string()], true)?;
             let outs = kids.wait_all(started + Duration::from_secs(900)).with_context(|| format!("{} {case}", protocol.name()))?;
             let outcomes: Vec<BenchOutcome> = outs
                 .iter()

@@ -15,11 +15,14 @@
 //! `ciphertext_error_log2` is `log2 ‖e_ct‖_∞` of the product before flooding (the `B` of the
 //! smudging derivation). The MLP secure-inference cases are in `threshold_mlp.rs`.
 
-use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, Prng, PublicKey, RelinearizationKey};
+use veil_ckks::{
+    Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, Prng, PublicKey, RelinearizationKey,
+};
 use veil_math::sampler::Seed;
 use veil_math::Coeff;
 use veil_threshold::{
-    merge, public_key_digest, DecryptionShare, Digest, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share, Smudging,
+    merge, public_key_digest, DecryptionShare, Digest, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share,
+    Smudging,
 };
 
 use std::time::Instant;
@@ -88,10 +91,7 @@ fn uniform(rng: &mut Prng, n: usize) -> Vec<f64> {
 }
 
 fn flooded_shares(k: &Keys, ct: &Ciphertext, smudging: &Smudging, rng: &mut Prng) -> anyhow::Result<Vec<DecryptionShare>> {
-    k.shares
-        .iter()
-        .map(|s| Ok(s.decryption_key(&k.session)?.partial_decrypt(&k.session, ct, smudging, rng)?))
-        .collect()
+    k.shares.iter().map(|s| Ok(s.decryption_key(&k.session)?.partial_decrypt(&k.session, ct, smudging, rng)?)).collect()
 }
 
 fn max_err(got: &[f64], want: &[f64]) -> f64 {
@@ -116,7 +116,11 @@ fn run_parties(report: &mut Report, params: &std::sync::Arc<Parameters>, n: u32)
     report.timing("keygen_round", &name, &t);
 
     let rkg = RelinKeyGen::new(&k.session)?;
-    let others = k.shares[..].iter().filter(|s| s.party() != me.party()).map(|s| Ok(rkg.round1(s, &mut rng)?.1)).collect::<anyhow::Result<Vec<_>>>()?;
+    let others = k.shares[..]
+        .iter()
+        .filter(|s| s.party() != me.party())
+        .map(|s| Ok(rkg.round1(s, &mut rng)?.1))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut samples = Vec::new();
     for run in 0..=runs {
         let mut rng = Prng::from_os();
@@ -201,4 +205,3 @@ fn run_parties(report: &mut Report, params: &std::sync::Arc<Parameters>, n: u32)
     report.timing("end_to_end_inference", &name, &t);
     Ok(())
 }
-

@@ -19,7 +19,9 @@ use veil_ckks::{Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, Prng};
 use veil_he::infer::{encrypt_model, encrypt_rows, evaluate, ModelShape, Packing};
 use veil_math::sampler::Seed;
 use veil_ml::Model;
-use veil_threshold::{merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Smudging};
+use veil_threshold::{
+    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Smudging,
+};
 
 use super::{time_ms, Report};
 

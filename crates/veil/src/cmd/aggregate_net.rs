@@ -60,16 +60,14 @@ use serde::{Deserialize, Serialize};
 use veil_channel::{Channel, ChannelConfig, ChannelError, LinkStats};
 
 use super::link::{collective_keys, exchange, recv, send, take};
-use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, Scale, PublicKey, RelinearizationKey};
+use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, PublicKey, RelinearizationKey, Scale};
 use veil_he::train::{LogRegTrainConfig, Refresher};
 use veil_he::HeError;
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::refresh::{Refresh, RefreshSecurity, RefreshShare};
-use veil_threshold::{
-    merge, public_key_digest, DecryptionShare, Digest, PartyId, SecretShare, Session, Smudging,
-};
-use veil_transport::mesh::{establish, PeerSpec};
+use veil_threshold::{merge, public_key_digest, DecryptionShare, Digest, PartyId, SecretShare, Session, Smudging};
 use veil_transport::file::FileChannel;
+use veil_transport::mesh::{establish, PeerSpec};
 use veil_transport::{Identity, TlsChannel};
 
 use super::stats::{self, Statistics};
@@ -179,7 +177,8 @@ impl AggregateJob {
                     if id == me {
                         return Ok(None);
                     }
-                    let ch = FileChannel::open(dir, my_name, &e.name, config.clone()).with_context(|| format!("opening the mailbox to {}", e.name))?;
+                    let ch = FileChannel::open(dir, my_name, &e.name, config.clone())
+                        .with_context(|| format!("opening the mailbox to {}", e.name))?;
                     Ok(Some(Link::File(ch)))
                 })
                 .collect();
@@ -335,7 +334,8 @@ fn read_rows(path: &Path) -> anyhow::Result<(Vec<Vec<f64>>, Vec<f64>)> {
             .split(',')
             .map(|x| x.trim().parse::<f64>().with_context(|| format!("{}:{}: {x:?} is not a number", path.display(), i + 1)))
             .collect::<anyhow::Result<Vec<f64>>>()?;
-        let label = v.pop().filter(|_| !v.is_empty()).with_context(|| format!("{}:{}: expected features and a label", path.display(), i + 1))?;
+        let label =
+            v.pop().filter(|_| !v.is_empty()).with_context(|| format!("{}:{}: expected features and a label", path.display(), i + 1))?;
         if label != 0.0 && label != 1.0 {
             bail!("{}:{}: the label (last column) must be 0 or 1, got {label}", path.display(), i + 1);
         }
@@ -460,7 +460,9 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
         Ok(encryptor.encrypt(&encoder.encode(v, params.max_level(), params.default_scale())?, rng)?)
     };
     let (x_slots, y_slots) = match &cfg {
-        Some(cfg) => (veil_he::train::pack_rows(&params, cfg, first_row, &rows)?, veil_he::train::pack_labels(&params, cfg, first_row, &labels)?),
+        Some(cfg) => {
+            (veil_he::train::pack_rows(&params, cfg, first_row, &rows)?, veil_he::train::pack_labels(&params, cfg, first_row, &labels)?)
+        }
         None => (stats::pack_rows(&params, &rows, job.width, features, first_row)?, Vec::new()),
     };
     let x = x_slots.iter().map(|v| encrypt(v, &mut rng)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -503,7 +505,11 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
                 }
                 last_nonce = nonce;
                 let ct = Ciphertext::from_bytes(&params, &msg[13..]).context("malformed ciphertext to refresh")?;
-                let share = Refresh::new(&session, key, &ct, nonce, RefreshSecurity::with_bound(bound)?)?.share(&sk.decryption_key(&session)?, &smudging, &mut rng)?;
+                let share = Refresh::new(&session, key, &ct, nonce, RefreshSecurity::with_bound(bound)?)?.share(
+                    &sk.decryption_key(&session)?,
+                    &smudging,
+                    &mut rng,
+                )?;
                 send(&mut srv, &share.to_bytes(&session), &server_name, "refresh share")?;
                 eprintln!("[party {party}] refresh {refreshes} answered");
             }
@@ -616,7 +622,11 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let eval = Evaluator::new(&params);
     let x = add_chunks(&eval, xa, xb)?;
     let y = add_chunks(&eval, ya, yb)?;
-    eprintln!("[server] {rows} rows of {features} features in {} ciphertexts ({:.2} s after connecting)", x.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "[server] {rows} rows of {features} features in {} ciphertexts ({:.2} s after connecting)",
+        x.len(),
+        started.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
 
     let stats_cts = stats::encrypted_statistics(&params, &x, job.width, features, &rlk, &gks)?;
@@ -629,7 +639,8 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
         return Ok(());
     };
     let total = cfg.iterations;
-    let mut refresher = NetRefresher { session: &session, key, links: [(&mut a, a_name.clone()), (&mut b, b_name.clone())], nonce: 0, failure: None };
+    let mut refresher =
+        NetRefresher { session: &session, key, links: [(&mut a, a_name.clone()), (&mut b, b_name.clone())], nonce: 0, failure: None };
     let t = Instant::now();
     let mut progress = |done: usize| eprintln!("[server] training iteration {done}/{total} ({:.2} s)", t.elapsed().as_secs_f64());
     let trained = veil_he::train::train_logistic_regression(&eval, &rlk, &gks, &x, &y, &cfg, &mut refresher, &mut progress);

@@ -76,10 +76,6 @@ pub fn run(args: CertsArgs) -> anyhow::Result<()> {
 
 fn issue(dir: &std::path::Path, party: &str) -> anyhow::Result<()> {
     pki::issue(dir, party).with_context(|| format!("issuing the certificate of {party}"))?;
-    eprintln!(
-        "issued {party}: {} and {} (0600)",
-        pki::cert_path(dir, party).display(),
-        pki::key_path(dir, party).display()
-    );
+    eprintln!("issued {party}: {} and {} (0600)", pki::cert_path(dir, party).display(), pki::key_path(dir, party).display());
     Ok(())
 }

@@ -33,7 +33,7 @@ use veil_ckks::{Parameters, ParametersLiteral};
 
 use circuit::{encode_model, model_vectors, Layout};
 use monitor::{data_dir, pick_file, read_run, Monitor, Sample, LIMIT_QUANTILE, TEST_FILES, TRAIN_FILE};
-use roles::{ Job, LinkRecord, StepRecord, PROGRESS_STEPS};
+use roles::{Job, LinkRecord, StepRecord, PROGRESS_STEPS};
 
 /// What the demo shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -208,8 +208,7 @@ fn run_monitor(args: &DemoArgs, dir: PathBuf) -> anyhow::Result<()> {
     let rows = args.rows.unwrap_or(320);
     ensure!((1..=MAX_ROWS).contains(&rows), "--rows must be between 1 and {MAX_ROWS} (got {rows})");
     ensure!(args.timeout_secs >= 1, "--timeout-secs must be at least 1");
-    let fault_description =
-        *FAULTS.get(args.fault as usize).with_context(|| format!("--fault must be 0..=21 (got {})", args.fault))?;
+    let fault_description = *FAULTS.get(args.fault as usize).with_context(|| format!("--fault must be 0..=21 (got {})", args.fault))?;
     let literal = ParametersLiteral::preset(&preset).with_context(|| {
         let names: Vec<String> = ParametersLiteral::presets().into_iter().map(|p| p.name).collect();
         format!("unknown preset {preset:?}; choose one of {}", names.join(", "))
@@ -345,10 +344,7 @@ fn print_story(r: &MonitorReport) {
     };
     println!("  operator      party 1, data owner: samples 1-{} (one every 3 min) of test run {},", r.rows, r.fault);
     println!("                {run}; learns neither the monitor nor any score");
-    println!(
-        "  inspectorate  party 2, model owner: PCA of declared normal operation (training run 0, {} samples),",
-        r.reference_samples
-    );
+    println!("  inspectorate  party 2, model owner: PCA of declared normal operation (training run 0, {} samples),", r.reference_samples);
     println!(
         "                {} components ({:.1} % of variance); alarm when T² > {:.2} or SPE > {:.2}",
         r.components,
@@ -369,11 +365,7 @@ fn print_story(r: &MonitorReport) {
     for (i, chunk) in links.chunks(3).enumerate() {
         println!("{}{}", if i == 0 { "\n  traffic: " } else { "           " }, chunk.join(", "));
     }
-    println!(
-        "  wall time: {} for the three roles ({} for the CA and listeners)\n",
-        seconds(r.protocol_ms),
-        seconds(r.setup_ms)
-    );
+    println!("  wall time: {} for the three roles ({} for the CA and listeners)\n", seconds(r.protocol_ms), seconds(r.setup_ms));
 
     println!("  what the inspectorate learns, checked against the plaintext monitor on the same readings:");
     println!(

@@ -357,7 +357,16 @@ fn run_circuit(args: RunArgs) -> anyhow::Result<()> {
     let program = Program::new(circuit, garbler_groups)?;
     if args.link.local {
         let circuit_arg = args.circuit.display().to_string();
-        let common = vec!["gc".to_string(), "run".into(), "--circuit".into(), circuit_arg, "--garbler-groups".into(), garbler_groups.to_string(), "--reveal".into(), format!("{:?}", args.reveal).to_lowercase()];
+        let common = vec![
+            "gc".to_string(),
+            "run".into(),
+            "--circuit".into(),
+            circuit_arg,
+            "--garbler-groups".into(),
+            garbler_groups.to_string(),
+            "--reveal".into(),
+            format!("{:?}", args.reveal).to_lowercase(),
+        ];
         let per_role = |role: Role| -> Vec<String> {
             let values = if role == Role::Garbler { &args.garbler_inputs } else { &args.evaluator_inputs };
             values.iter().flat_map(|v| ["--input".to_string(), v.clone()]).collect()
@@ -426,9 +435,8 @@ pub fn run_millionaires(args: MillionairesArgs) -> anyhow::Result<()> {
             bail!("--local needs --garbler-amount and --evaluator-amount");
         };
         let common = vec!["millionaires".to_string(), "--bits".into(), bits.to_string()];
-        let per_role = |role: Role| -> Vec<String> {
-            vec!["--amount".to_string(), if role == Role::Garbler { ga } else { ea }.to_string()]
-        };
+        let per_role =
+            |role: Role| -> Vec<String> { vec!["--amount".to_string(), if role == Role::Garbler { ga } else { ea }.to_string()] };
         return run_local(&args.link, &common, per_role);
     }
     let role = args.link.role.context("--role is required")?;

@@ -38,7 +38,13 @@ pub fn exchange<C: Channel + ?Sized>(ch: &mut C, first: bool, mine: &[u8], peer:
 }
 
 /// [`exchange`] of one protocol share, checked (session, round, authentication tag) on receipt.
-pub fn exchange_share<R: Round, C: Channel + ?Sized>(session: &Session, ch: &mut C, first: bool, mine: &Share<R>, peer: &str) -> anyhow::Result<Share<R>> {
+pub fn exchange_share<R: Round, C: Channel + ?Sized>(
+    session: &Session,
+    ch: &mut C,
+    first: bool,
+    mine: &Share<R>,
+    peer: &str,
+) -> anyhow::Result<Share<R>> {
     let what = format!("{:?} share", R::KIND);
     let theirs = exchange(ch, first, &mine.to_bytes(session), peer, &what)?;
     Share::<R>::from_bytes(session, &theirs).with_context(|| format!("{what} from {peer}"))

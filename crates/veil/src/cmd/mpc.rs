@@ -316,7 +316,20 @@ pub fn local_session(dir: &Path, protocol: Protocol, task: Task, arch: &str, row
     let pki = dir.join("pki");
     let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
     veil_transport::pki::create_local(&pki, &names)?;
-    Ok(Session { protocol, task, frac_bits: 16, timeout_s: 30, pki, arch: arch.to_string(), rows, lr: 0.5, batch: 50, epochs: 1, init_seed: 0, members })
+    Ok(Session {
+        protocol,
+        task,
+        frac_bits: 16,
+        timeout_s: 30,
+        pki,
+        arch: arch.to_string(),
+        rows,
+        lr: 0.5,
+        batch: 50,
+        epochs: 1,
+        init_seed: 0,
+        members,
+    })
 }
 
 /// Children that are killed unless they all finish.
@@ -463,7 +476,10 @@ fn run_local(args: &MpcArgs) -> anyhow::Result<()> {
     kids.wait_all(started + s.timeout() * 4 + Duration::from_secs(60))?;
     let secs = started.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", serde_json::json!({ "protocol": s.protocol.name(), "task": format!("{:?}", s.task), "output": output, "seconds": secs }));
+        println!(
+            "{}",
+            serde_json::json!({ "protocol": s.protocol.name(), "task": format!("{:?}", s.task), "output": output, "seconds": secs })
+        );
     } else {
         eprintln!("{} {:?}: done in {secs:.2} s; result in {}", s.protocol.name(), s.task, output.display());
     }

@@ -47,9 +47,7 @@ use super::threshold::rotation_steps;
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, RelinearizationKey};
 use veil_he::infer::ModelShape;
 use veil_math::sampler::{Prng, Seed};
-use veil_threshold::{
-    merge, public_key_digest, DecryptionShare, PartyId, Session, Smudging,
-};
+use veil_threshold::{merge, public_key_digest, DecryptionShare, PartyId, Session, Smudging};
 use veil_transport::mesh::{establish, PeerSpec};
 use veil_transport::{Identity, TlsChannel};
 
@@ -129,7 +127,6 @@ impl Job {
     }
 }
 
-
 fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
@@ -170,11 +167,8 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
     if mlp && sigmoid {
         bail!("--sigmoid is for logistic regression; an MLP's own final activation is applied");
     }
-    let (rows, model) = if mlp && index == 1 {
-        (Vec::new(), Some(super::secure_infer::load_model(input)?))
-    } else {
-        (read_csv(input)?, None)
-    };
+    let (rows, model) =
+        if mlp && index == 1 { (Vec::new(), Some(super::secure_infer::load_model(input)?)) } else { (read_csv(input)?, None) };
     let mut channels = job.connect(index, &params)?;
     let mut peer = take(&mut channels, 1 - index, &peer_name)?;
     let mut srv = take(&mut channels, 2, &server_name)?;
@@ -277,4 +271,3 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     eprintln!("[server] result sent");
     Ok(())
 }
-

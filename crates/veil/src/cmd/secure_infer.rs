@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use veil_ckks::{Ciphertext, Encryptor, Evaluator, GaloisKeys, Parameters, PublicKey, RelinearizationKey};
 use serde::Deserialize;
+use veil_ckks::{Ciphertext, Encryptor, Evaluator, GaloisKeys, Parameters, PublicKey, RelinearizationKey};
 use veil_he::infer::{self, EncryptedModel, ModelShape, Packing};
 use veil_math::sampler::Prng;
 use veil_ml::{Matrix, Model};
@@ -40,7 +40,13 @@ impl From<PackingArg> for Packing {
 
 /// Model owner: `model` encrypted under `pk` with `packing`, windows of `width` slots
 /// (default: the smallest that fits).
-pub fn encrypt_model(params: &Arc<Parameters>, pk: &PublicKey, model: &Model, packing: PackingArg, width: Option<usize>) -> anyhow::Result<EncryptedModel> {
+pub fn encrypt_model(
+    params: &Arc<Parameters>,
+    pk: &PublicKey,
+    model: &Model,
+    packing: PackingArg,
+    width: Option<usize>,
+) -> anyhow::Result<EncryptedModel> {
     let shape = ModelShape::of_model(params, model, packing.into(), width)?;
     let enc = Encryptor::with_public_key(params, pk);
     let em = infer::encrypt_model(params, &enc, model, &shape, &mut Prng::from_os())?;
@@ -65,7 +71,13 @@ pub fn read_shape(params: &Parameters, path: &Path) -> anyhow::Result<ModelShape
 }
 
 /// Data owner: the first `count` (default: all) of `rows` packed for `shape` and encrypted.
-pub fn encrypt_rows(params: &Arc<Parameters>, pk: &PublicKey, shape: &ModelShape, rows: &[Vec<f64>], count: Option<usize>) -> anyhow::Result<Ciphertext> {
+pub fn encrypt_rows(
+    params: &Arc<Parameters>,
+    pk: &PublicKey,
+    shape: &ModelShape,
+    rows: &[Vec<f64>],
+    count: Option<usize>,
+) -> anyhow::Result<Ciphertext> {
     let count = count.unwrap_or(rows.len());
     if rows.len() < count {
         bail!("{count} rows asked for, the input has {}", rows.len());
@@ -76,7 +88,14 @@ pub fn encrypt_rows(params: &Arc<Parameters>, pk: &PublicKey, shape: &ModelShape
 }
 
 /// Evaluator: the encrypted model on the first `count` rows of `rows`.
-pub fn evaluate(params: &Arc<Parameters>, model: &[u8], rows: &Ciphertext, count: usize, rlk: &RelinearizationKey, gks: &GaloisKeys) -> anyhow::Result<Ciphertext> {
+pub fn evaluate(
+    params: &Arc<Parameters>,
+    model: &[u8],
+    rows: &Ciphertext,
+    count: usize,
+    rlk: &RelinearizationKey,
+    gks: &GaloisKeys,
+) -> anyhow::Result<Ciphertext> {
     let em = EncryptedModel::from_bytes(params, model).context("reading the encrypted model")?;
     Ok(infer::evaluate(&Evaluator::new(params), &em, rows, count, rlk, gks)?)
 }

@@ -331,7 +331,11 @@ mod tests {
         let chunks: Vec<Ciphertext> = pack_rows(&params, &rows, width, f, 0)
             .unwrap()
             .iter()
-            .map(|v| Encryptor::with_secret_key(&sk).encrypt(&enc.encode(v, params.max_level(), params.default_scale()).unwrap(), &mut rng).unwrap())
+            .map(|v| {
+                Encryptor::with_secret_key(&sk)
+                    .encrypt(&enc.encode(v, params.max_level(), params.default_scale()).unwrap(), &mut rng)
+                    .unwrap()
+            })
             .collect();
         assert_eq!(chunks.len(), 3);
         let cts = encrypted_statistics(&params, &chunks, width, f, &rlk, &gks).unwrap();

@@ -41,8 +41,8 @@ use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameter
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::round::{GaloisRound, PublicKeyRound, RelinRound1, RelinRound2};
 use veil_threshold::{
-    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinEphemeral, RelinKeyGen, SecretShare, Session, Share,
-    Smudging,
+    merge, public_key_digest, DecryptionShare, GaloisKeyGen, PartyId, PublicKeyGen, RelinEphemeral, RelinKeyGen, SecretShare, Session,
+    Share, Smudging,
 };
 
 /// Options of `veil threshold`.
@@ -410,7 +410,9 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
             let mlp = MlpInputs { model: model.as_deref(), for_model: for_model.as_deref(), packing };
             encrypt_step(&common, input.as_deref(), width, replicate, offset_blocks, mlp, &out)
         }
-        Step::AggregateStats { common, inputs, width, features, out } => super::stats::aggregate(&load_session(&common.session)?, &common.dir, &inputs, width, features, &out),
+        Step::AggregateStats { common, inputs, width, features, out } => {
+            super::stats::aggregate(&load_session(&common.session)?, &common.dir, &inputs, width, features, &out)
+        }
         Step::StatsDecrypt { common, party, stats, features, out } => {
             let s = load_session(&common.session)?;
             let (sk, _) = load_bound_secret(&common, &s, party)?;
@@ -426,8 +428,12 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
             (None, None, Some(model), Some(count)) => evaluate_model(&common, &a, &model, count, &out),
             _ => bail!("give either --b and --width, or --model and --count"),
         },
-        Step::PartialDecrypt { common, party, ct, smudging_bits, coalition: Some(c), out } => super::threshold_keys::partial_decrypt(&common, party, &c, &ct, smudging_bits, &out),
-        Step::PartialDecrypt { common, party, ct, smudging_bits, coalition: None, out } => partial_decrypt(&common, party, &ct, smudging_bits, &out),
+        Step::PartialDecrypt { common, party, ct, smudging_bits, coalition: Some(c), out } => {
+            super::threshold_keys::partial_decrypt(&common, party, &c, &ct, smudging_bits, &out)
+        }
+        Step::PartialDecrypt { common, party, ct, smudging_bits, coalition: None, out } => {
+            partial_decrypt(&common, party, &ct, smudging_bits, &out)
+        }
         Step::ReshareDeal(a) => super::threshold_keys::reshare_deal(&a),
         Step::ReshareCombine(a) => super::threshold_keys::reshare_combine(&a),
         Step::TargetKeygen(a) => super::threshold_keys::target_keygen(&a),
@@ -437,15 +443,17 @@ pub fn run(args: ThresholdArgs) -> anyhow::Result<()> {
         Step::Party { job, party, input, .. } if super::aggregate_net::task(&job)? == super::aggregate_net::Task::Aggregate => {
             super::aggregate_net::run_party(&job, party, &input)
         }
-        Step::Server { job } if super::aggregate_net::task(&job)? == super::aggregate_net::Task::Aggregate => super::aggregate_net::run_server(&job),
+        Step::Server { job } if super::aggregate_net::task(&job)? == super::aggregate_net::Task::Aggregate => {
+            super::aggregate_net::run_server(&job)
+        }
         Step::Party { job, party, input, sigmoid } => super::party::run_party(&job, party, &input, sigmoid),
         Step::Server { job } => super::party::run_server(&job),
         Step::TtpKeygen { common, width } => ttp_keygen(&common, width),
         Step::TtpDecrypt { common, ct, output } => ttp_decrypt(&common, &ct, &output),
-        Step::Merge { common, party, ct, shares, coalition: Some(c), output } => super::threshold_keys::merge(&common, party, &c, &ct, &shares, &output),
-        Step::Merge { common, party, ct, shares, coalition: None, output } => {
-            merge_cmd(&common, party, &ct, &shares, &output)
+        Step::Merge { common, party, ct, shares, coalition: Some(c), output } => {
+            super::threshold_keys::merge(&common, party, &c, &ct, &shares, &output)
         }
+        Step::Merge { common, party, ct, shares, coalition: None, output } => merge_cmd(&common, party, &ct, &shares, &output),
     }
 }
 
@@ -693,7 +701,15 @@ struct MlpInputs<'a> {
     packing: super::secure_infer::PackingArg,
 }
 
-fn encrypt_step(c: &Common, input: Option<&Path>, width: Option<usize>, replicate: bool, offset: usize, mlp: MlpInputs<'_>, out: &Path) -> anyhow::Result<()> {
+fn encrypt_step(
+    c: &Common,
+    input: Option<&Path>,
+    width: Option<usize>,
+    replicate: bool,
+    offset: usize,
+    mlp: MlpInputs<'_>,
+    out: &Path,
+) -> anyhow::Result<()> {
     match (input, width, mlp.model, mlp.for_model) {
         (None, width, Some(model), None) => {
             let s = load_session(&c.session)?;
@@ -794,10 +810,8 @@ pub(super) fn print_values(slots: &[f64], output: &OutputArgs) -> anyhow::Result
         bail!("--model is read by `ttp-decrypt` and `merge` only");
     }
     let width = width.max(1);
-    let values: Vec<f64> = (0..count)
-        .filter_map(|r| slots.get(r * width).copied())
-        .map(|v| if sigmoid { 1.0 / (1.0 + (-v).exp()) } else { v })
-        .collect();
+    let values: Vec<f64> =
+        (0..count).filter_map(|r| slots.get(r * width).copied()).map(|v| if sigmoid { 1.0 / (1.0 + (-v).exp()) } else { v }).collect();
     if json {
         println!("{}", serde_json::to_string(&values)?);
     } else {
@@ -820,7 +834,9 @@ fn ttp_decrypt(c: &Common, ct: &Path, output: &OutputArgs) -> anyhow::Result<()>
 /// [`print_values`], or per-row outputs of an encrypted MLP with `--model`.
 fn print_result(params: &Parameters, slots: &[f64], output: &OutputArgs) -> anyhow::Result<()> {
     match &output.model {
-        Some(model) => super::secure_infer::print_outputs(&super::secure_infer::read_shape(params, model)?, slots, output.count, output.json),
+        Some(model) => {
+            super::secure_infer::print_outputs(&super::secure_infer::read_shape(params, model)?, slots, output.count, output.json)
+        }
         None => print_values(slots, output),
     }
 }

@@ -33,7 +33,10 @@ use veil_threshold::shamir::{deal, ShamirSubShare, ThresholdShare};
 use veil_threshold::{key_switch, public_key_digest, DecryptionKey, DecryptionShare, KeySwitchShare, PartyId, Session, Smudging};
 use zeroize::Zeroizing;
 
-use super::threshold::{key_dir, load_bound_secret, load_ct, load_pk, load_session, preset_params, print_values, read, write_public, write_secret, Common, OutputArgs};
+use super::threshold::{
+    key_dir, load_bound_secret, load_ct, load_pk, load_session, preset_params, print_values, read, write_public, write_secret, Common,
+    OutputArgs,
+};
 
 /// Options of `reshare-deal`.
 #[derive(Debug, Args)]
@@ -148,14 +151,24 @@ fn threshold_share_path(c: &Common, party: u32) -> PathBuf {
 
 fn coalition_ids(s: &Session, ids: &[u32]) -> anyhow::Result<Vec<PartyId>> {
     if ids.len() < s.threshold() {
-        bail!("coalition {ids:?} has {} members, the session's threshold is {}: fewer than t parties cannot decrypt", ids.len(), s.threshold());
+        bail!(
+            "coalition {ids:?} has {} members, the session's threshold is {}: fewer than t parties cannot decrypt",
+            ids.len(),
+            s.threshold()
+        );
     }
     Ok(ids.iter().map(|&p| PartyId(p)).collect())
 }
 
 /// This party's decryption key: its threshold share weighted for `coalition`, or its additive
 /// share when no coalition is named.
-fn decryption_key<'a>(c: &Common, s: &Session, party: u32, coalition: Option<&[u32]>, additive: &'a mut Option<veil_threshold::SecretShare>) -> anyhow::Result<DecryptionKey<'a>> {
+fn decryption_key<'a>(
+    c: &Common,
+    s: &Session,
+    party: u32,
+    coalition: Option<&[u32]>,
+    additive: &'a mut Option<veil_threshold::SecretShare>,
+) -> anyhow::Result<DecryptionKey<'a>> {
     match coalition {
         Some(ids) => {
             let members = coalition_ids(s, ids)?;
@@ -186,7 +199,13 @@ pub fn reshare_deal(a: &ReshareDealArgs) -> anyhow::Result<()> {
         let bytes = Zeroizing::new(sub.to_bytes(&s));
         write_secret(&a.out.join(sub_share_name(a.party, to.0)), &bytes)?;
     }
-    eprintln!("party {}: {} Shamir sub-shares (threshold {}) written owner-only to {}; send each to its recipient only", a.party, subs.len(), s.threshold(), a.out.display());
+    eprintln!(
+        "party {}: {} Shamir sub-shares (threshold {}) written owner-only to {}; send each to its recipient only",
+        a.party,
+        subs.len(),
+        s.threshold(),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -299,7 +318,8 @@ pub fn key_switch_cmd(a: &KeySwitchArgs) -> anyhow::Result<()> {
 /// `target-decrypt`: the target decrypts with its own secret key.
 pub fn target_decrypt(a: &TargetDecryptArgs) -> anyhow::Result<()> {
     let params = preset_params(&a.preset)?;
-    let sk = SecretKey::from_bytes(&params, &Zeroizing::new(read(&a.secret)?)).with_context(|| format!("reading {}", a.secret.display()))?;
+    let sk =
+        SecretKey::from_bytes(&params, &Zeroizing::new(read(&a.secret)?)).with_context(|| format!("reading {}", a.secret.display()))?;
     let ct = load_ct(&params, &a.ct)?;
     let pt = Decryptor::new(&sk).decrypt(&ct)?;
     print_values(&Encoder::new(&params).decode(&pt)?, &a.output)

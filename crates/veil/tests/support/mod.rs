@@ -98,7 +98,12 @@ pub fn signal(child: &Child, sig: &str) {
 /// Reads the child's standard error until a line contains `needle`, failing the test if the
 /// child ends first (`what` names the awaited event) or after `limit`. Returns the rest of the
 /// stream: keep it alive, so the child's later writes to standard error do not fail.
-pub fn await_stderr_line(child: &mut Child, needle: &str, limit: Duration, what: &str) -> std::io::Lines<std::io::BufReader<std::process::ChildStderr>> {
+pub fn await_stderr_line(
+    child: &mut Child,
+    needle: &str,
+    limit: Duration,
+    what: &str,
+) -> std::io::Lines<std::io::BufReader<std::process::ChildStderr>> {
     use std::io::BufRead;
     let mut lines = std::io::BufReader::new(child.0.stderr.take().unwrap()).lines();
     let start = Instant::now();

@@ -124,7 +124,11 @@ impl Monitor {
         let inv_sd: Vec<f64> = (0..SENSORS)
             .map(|c| {
                 let var = reference.iter().map(|s| (s.readings[c] - mean[c]).powi(2)).sum::<f64>() / (n - 1) as f64;
-                if var > 1e-18 { 1.0 / var.sqrt() } else { 0.0 }
+                if var > 1e-18 {
+                    1.0 / var.sqrt()
+                } else {
+                    0.0
+                }
             })
             .collect();
         let z: Vec<Vec<f64>> = reference.iter().map(|s| standardise(&s.readings, &mean, &inv_sd)).collect();

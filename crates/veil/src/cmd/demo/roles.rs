@@ -104,12 +104,8 @@ impl Log {
     }
 
     fn done(&mut self, step: &str, (t0, before): (Instant, Vec<u64>), links: &[&TlsChannel]) {
-        let sent = links
-            .iter()
-            .zip(before)
-            .map(|(l, b)| (l.peer().to_string(), l.stats().bytes_sent - b))
-            .filter(|(_, b)| *b > 0)
-            .collect();
+        let sent =
+            links.iter().zip(before).map(|(l, b)| (l.peer().to_string(), l.stats().bytes_sent - b)).filter(|(_, b)| *b > 0).collect();
         let start_ms = t0.duration_since(self.epoch).as_secs_f64() * 1e3;
         self.steps.push(StepRecord { role: self.role, step: step.to_string(), start_ms, ms: t0.elapsed().as_secs_f64() * 1e3, sent });
         self.progress.inc(1);
@@ -268,10 +264,7 @@ fn operator(job: &Job, readings: &[Vec<f64>], listener: &Listener, config: &Chan
 
     let t = log.start("encrypt readings", &[&peer, &srv]);
     let encoder = Encoder::new(params);
-    let pts = readings
-        .iter()
-        .map(|v| encoder.encode(v, params.max_level(), params.default_scale()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let pts = readings.iter().map(|v| encoder.encode(v, params.max_level(), params.default_scale())).collect::<Result<Vec<_>, _>>()?;
     let cts = encrypt_all(params, &keys.pk, &pts, &mut rng)?;
     send_cts(&mut srv, params, &cts, "encrypted readings")?;
     log.done(&format!("encrypt readings ({})", ciphertexts(cts.len())), t, &[&peer, &srv]);
@@ -324,7 +317,10 @@ fn inspectorate(
     }
     let mut theirs = Vec::with_capacity(results.len());
     for _ in &results {
-        theirs.push(DecryptionShare::from_bytes(&keys.session, &recv(&mut peer, "partial decryption")?).context("partial decryption from operator")?);
+        theirs.push(
+            DecryptionShare::from_bytes(&keys.session, &recv(&mut peer, "partial decryption")?)
+                .context("partial decryption from operator")?,
+        );
     }
     let t = log.start("merge", &[&peer, &srv]);
     let dk = keys.share.decryption_key(&keys.session)?;
@@ -341,7 +337,13 @@ fn inspectorate(
     Ok(InspectorateResult { role: RoleResult { steps, links }, scores, key_id: key_id.short_hex() })
 }
 
-fn server(job: &Job, operator_addr: SocketAddr, inspectorate_addr: SocketAddr, identity: &Identity, config: &ChannelConfig) -> anyhow::Result<RoleResult> {
+fn server(
+    job: &Job,
+    operator_addr: SocketAddr,
+    inspectorate_addr: SocketAddr,
+    identity: &Identity,
+    config: &ChannelConfig,
+) -> anyhow::Result<RoleResult> {
     let params = &job.params;
     let mut op = connect(operator_addr, OPERATOR, identity, config.clone())?;
     let mut insp = connect(inspectorate_addr, INSPECTORATE, identity, config.clone())?;
@@ -406,8 +408,7 @@ pub fn run(job: Job, readings: Vec<Vec<f64>>, model: Vec<Plaintext>) -> anyhow::
     let (op_res, InspectorateResult { role: insp_res, scores, key_id }, srv_res) = match (op_res, insp_res, srv_res) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (a, b, c) => {
-            let errors: Vec<String> =
-                [a.err(), b.err(), c.err()].into_iter().flatten().map(|e| format!("{e:#}")).collect();
+            let errors: Vec<String> = [a.err(), b.err(), c.err()].into_iter().flatten().map(|e| format!("{e:#}")).collect();
             bail!("the secure-monitoring run failed: {}", errors.join("; "));
         }
     };

@@ -19,8 +19,8 @@ use anyhow::{bail, ensure, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use veil_ckks::{
-    Ciphertext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, ParametersLiteral, Prng,
-    PublicKey, RelinearizationKey, Scale, SecretKey,
+    Ciphertext, Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, ParametersLiteral, Prng, PublicKey,
+    RelinearizationKey, Scale, SecretKey,
 };
 
 /// Public gain `A` applied to deviations before squaring (see [`Server::mean_and_variance`]).
@@ -87,8 +87,7 @@ fn read_tep(path: &Path, rows: usize) -> anyhow::Result<Table> {
     let header = lines.next().context("empty data file")??;
     let cols: Vec<&str> = header.split(',').collect();
     let fault = cols.iter().position(|c| *c == "fault").context("no `fault` column")?;
-    let sensors: Vec<usize> =
-        (0..cols.len()).filter(|&i| cols[i].starts_with("xmeas_") || cols[i].starts_with("xmv_")).collect();
+    let sensors: Vec<usize> = (0..cols.len()).filter(|&i| cols[i].starts_with("xmeas_") || cols[i].starts_with("xmv_")).collect();
     ensure!(sensors.len() == 52, "expected 52 sensor columns, found {}", sensors.len());
     let names = sensors.iter().map(|&i| cols[i].to_string()).collect();
     let mut out = Vec::with_capacity(rows);
@@ -128,11 +127,8 @@ fn plain_stats(t: &Table) -> (Vec<f64>, Vec<f64>) {
 fn first_principal_direction(t: &Table, means: &[f64], vars: &[f64]) -> Vec<f64> {
     let k = means.len();
     let sd: Vec<f64> = vars.iter().map(|v| v.sqrt()).collect();
-    let z: Vec<Vec<f64>> = t
-        .rows
-        .iter()
-        .map(|r| (0..k).map(|c| if sd[c] > 1e-12 { (r[c] - means[c]) / sd[c] } else { 0.0 }).collect())
-        .collect();
+    let z: Vec<Vec<f64>> =
+        t.rows.iter().map(|r| (0..k).map(|c| if sd[c] > 1e-12 { (r[c] - means[c]) / sd[c] } else { 0.0 }).collect()).collect();
     let mut cov = vec![vec![0.0; k]; k];
     for r in &z {
         for i in 0..k {
@@ -214,7 +210,11 @@ pub fn run(args: StatsOptions) -> anyhow::Result<()> {
     let shift: Vec<i32> = (0..k)
         .map(|c| {
             let mx = table.rows.iter().map(|r| r[c].abs()).fold(0.0, f64::max);
-            if mx > 0.0 { mx.log2().ceil() as i32 } else { 0 }
+            if mx > 0.0 {
+                mx.log2().ceil() as i32
+            } else {
+                0
+            }
         })
         .collect();
     let encryptor = Encryptor::with_public_key(&params, &pk);
@@ -303,11 +303,7 @@ pub fn run(args: StatsOptions) -> anyhow::Result<()> {
         ring_degree: params.n(),
         rows,
         max_abs_err_mean: sensors.iter().map(|s| s.mean_abs_err).fold(0.0, f64::max),
-        max_rel_err_variance: sensors
-            .iter()
-            .filter(|s| s.variance > 0.0)
-            .map(|s| s.variance_abs_err / s.variance)
-            .fold(0.0, f64::max),
+        max_rel_err_variance: sensors.iter().filter(|s| s.variance > 0.0).map(|s| s.variance_abs_err / s.variance).fold(0.0, f64::max),
         sensors,
         score: ScoreSummary {
             weights_of: "first principal direction of the standardised sensors",
@@ -325,7 +321,13 @@ pub fn run(args: StatsOptions) -> anyhow::Result<()> {
 }
 
 fn print_table(r: &DemoReport, path: &Path) {
-    println!("veil demo: CKKS ({}, N = {}) on {} fault-free Tennessee Eastman samples ({})", r.preset, r.ring_degree, r.rows, path.display());
+    println!(
+        "veil demo: CKKS ({}, N = {}) on {} fault-free Tennessee Eastman samples ({})",
+        r.preset,
+        r.ring_degree,
+        r.rows,
+        path.display()
+    );
     println!("the server computed every statistic below on ciphertexts, without the secret key\n");
     println!(
         "{:<9} {:>14} {:>14} {:>10}   {:>14} {:>14} {:>10}",
@@ -400,8 +402,7 @@ impl Server<'_> {
         let sum = self.block_sum(ct)?;
         let mean = self.eval.rescale(&self.eval.mul_plain(&sum, &self.block_start_mask(1.0 / m, ct.level())?)?)?;
         let gain = VARIANCE_GAIN;
-        let scaled_mean =
-            self.eval.rescale(&self.eval.mul_plain(&sum, &self.block_start_mask(gain * m.powf(-1.5), ct.level())?)?)?;
+        let scaled_mean = self.eval.rescale(&self.eval.mul_plain(&sum, &self.block_start_mask(gain * m.powf(-1.5), ct.level())?)?)?;
         let x_scaled = self.eval.rescale(&self.eval.mul_const(ct, gain / m.sqrt())?)?;
         let d = self.eval.sub(&x_scaled, &self.replicate(&scaled_mean)?)?;
         let d2 = self.eval.mul_relin_rescale(&d, &d, self.rlk)?;

@@ -77,7 +77,12 @@ fn read_npy(path: &Path) -> anyhow::Result<Matrix> {
     let shape = field("'shape'").ok_or_else(|| bad("no shape"))?;
     let inner = shape.trim_start_matches('(');
     let inner = &inner[..inner.find(')').ok_or_else(|| bad("bad shape"))?];
-    let dims: Vec<usize> = inner.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse()).collect::<Result<_, _>>().map_err(|_| bad("bad shape"))?;
+    let dims: Vec<usize> = inner
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("bad shape"))?;
     let (rows, cols) = match dims.as_slice() {
         [n] => (1, *n),
         [r, c] => (*r, *c),

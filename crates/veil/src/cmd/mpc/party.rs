@@ -51,7 +51,9 @@ trait ShareIo: Engine {
 fn header_check(peer: &str, words: &[u64], rows: usize, cols: usize) -> Result<(), MpcError> {
     match words {
         [r, c, ..] if *r == rows as u64 && *c == cols as u64 => Ok(()),
-        [r, c, ..] => Err(MpcError::Shape { op: "provider data", expected: format!("{rows}×{cols}"), got: format!("{r}×{c} from {peer}") }),
+        [r, c, ..] => {
+            Err(MpcError::Shape { op: "provider data", expected: format!("{rows}×{cols}"), got: format!("{r}×{c} from {peer}") })
+        }
         _ => Err(MpcError::Malformed { peer: peer.to_string(), step: "provider data", reason: "message too short".into() }),
     }
 }
@@ -267,10 +269,13 @@ fn send_shares(s: &Session, links: &mut Links, x: &Matrix) -> anyhow::Result<()>
     let (rows, cols) = (x.rows() as u64, x.cols() as u64);
     let mut msgs: Vec<Vec<u64>> = match s.protocol {
         Protocol::TwoPcDealer => provider::share_2pc(&v, &mut rng).into_iter().collect(),
-        Protocol::ThreePcReplicated => provider::share_3pc(&v, &mut rng).into_iter().map(|(mut a, b)| {
-            a.extend(b);
-            a
-        }).collect(),
+        Protocol::ThreePcReplicated => provider::share_3pc(&v, &mut rng)
+            .into_iter()
+            .map(|(mut a, b)| {
+                a.extend(b);
+                a
+            })
+            .collect(),
     };
     for (party, body) in msgs.iter_mut().enumerate() {
         let mut m = vec![rows, cols];
@@ -438,7 +443,13 @@ fn bench_loop<E: ShareIo>(e: &mut E, s: &Session, id: usize, case: &str, reps: u
     let mut bytes = 0u64;
     let mut rounds = 0u64;
     let mut check = serde_json::Value::Null;
-    let measure = |e: &mut E, f: &mut dyn FnMut(&mut E) -> anyhow::Result<()>, times: &mut Vec<f64>, bytes: &mut u64, rounds: &mut u64, warm: bool| -> anyhow::Result<()> {
+    let measure = |e: &mut E,
+                   f: &mut dyn FnMut(&mut E) -> anyhow::Result<()>,
+                   times: &mut Vec<f64>,
+                   bytes: &mut u64,
+                   rounds: &mut u64,
+                   warm: bool|
+     -> anyhow::Result<()> {
         barrier(e, s.protocol)?;
         let (b0, r0) = (sum_sent(&e.link_stats()), e.rounds());
         let t = Instant::now();
@@ -462,7 +473,8 @@ fn bench_loop<E: ShareIo>(e: &mut E, s: &Session, id: usize, case: &str, reps: u
             let model = Model::random_mlp(&sizes, Layer::Relu, last, 7)?;
             let arch = Arch::of(&model)?;
             let sm = nn::share_model(e, 0, (id == 0).then_some(&model), &arch)?;
-            let x: Vec<f64> = (0..batch * sizes[0]).map(|_| if normal { rng.gen_range(-2.0..2.0) } else { rng.gen_range(0.0..1.0) }).collect();
+            let x: Vec<f64> =
+                (0..batch * sizes[0]).map(|_| if normal { rng.gen_range(-2.0..2.0) } else { rng.gen_range(0.0..1.0) }).collect();
             let xe = fp.encode_all(&x)?;
             let mut out = Vec::new();
             let mut run = |e: &mut E| -> anyhow::Result<()> {
