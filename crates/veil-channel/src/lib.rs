@@ -10,6 +10,7 @@
 //! differently stop with [`ChannelError::FingerprintMismatch`] instead of computing garbage.
 //! Every channel counts the bytes, messages and rounds it carries ([`LinkStats`]) and every
 //! wait is bounded by a timeout.
+#![forbid(unsafe_code)]
 
 pub mod frame;
 pub mod memory;

@@ -13,7 +13,7 @@
 //! [`ModUpDigits`] can be reused for many keys (hoisting) and permuted for Galois keys.
 
 use rayon::prelude::*;
-use veil_math::{Ntt, RnsPoly};
+use veil_math::{pool, Ntt, RnsPoly};
 
 use crate::keys::SwitchingKey;
 use crate::params::{Level, Parameters};
@@ -56,12 +56,16 @@ pub fn mod_up(params: &Parameters, d: &RnsPoly<Ntt>, level: Level) -> Result<Mod
             let range = params.digit_range(level, j);
             let conv = &params.mod_up[l][j];
             let (half_src, half_dst) = &params.mod_up_half[l][j];
-            let mut out = RnsPoly::<Ntt>::zero(ring, &qp)?;
+            // Every limb is written below.
+            let mut out = RnsPoly::<Ntt>::for_overwrite(ring, &qp)?;
             // Centre the digit: convert [d]_{Q_j} + ⌊Q_j/2⌋, then subtract ⌊Q_j/2⌋.
             if range.len() == 1 {
                 // One prime per digit: the conversion is a reduction, fused with the centring.
                 let src_m = conv.source()[0];
-                let shifted: Vec<u64> = coeff.limb(range.start).iter().map(|&v| src_m.add(v, half_src[0])).collect();
+                let mut shifted = pool::take_for_overwrite(n);
+                for (s, &v) in shifted.iter_mut().zip(coeff.limb(range.start)) {
+                    *s = src_m.add(v, half_src[0]);
+                }
                 let mut k = 0;
                 for (t, &ctx_idx) in qp.iter().enumerate() {
                     let dst = out.limb_mut(t);
@@ -77,17 +81,21 @@ pub fn mod_up(params: &Parameters, d: &RnsPoly<Ntt>, level: Level) -> Result<Mod
                     ring.table(ctx_idx).forward(dst);
                     k += 1;
                 }
+                pool::give(shifted);
                 return Ok(out);
             }
-            let mut src = coeff.data()[range.start * n..range.end * n].to_vec();
+            let mut src = pool::take_for_overwrite(range.len() * n);
+            src.copy_from_slice(&coeff.data()[range.start * n..range.end * n]);
             for ((limb, m), &h) in src.chunks_exact_mut(n).zip(conv.source()).zip(half_src) {
                 for v in limb.iter_mut() {
                     *v = m.add(*v, h);
                 }
             }
-            let mut ext = vec![0u64; conv.target().len() * n];
-            let mut scratch = Vec::new();
+            let mut ext = pool::take_for_overwrite(conv.target().len() * n);
+            let mut scratch = pool::take_for_overwrite((range.len() + 1) * n);
             conv.convert(n, &src, &mut ext, &mut scratch);
+            pool::give(scratch);
+            pool::give(src);
             let mut k = 0;
             for (t, &ctx_idx) in qp.iter().enumerate() {
                 let dst = out.limb_mut(t);
@@ -103,6 +111,7 @@ pub fn mod_up(params: &Parameters, d: &RnsPoly<Ntt>, level: Level) -> Result<Mod
                     k += 1;
                 }
             }
+            pool::give(ext);
             Ok(out)
         })
         .collect::<Result<Vec<_>, CkksError>>()?;
@@ -134,8 +143,9 @@ pub fn inner_product(
     if key.b.len() < nd || key.a.len() < nd {
         return Err(CkksError::InvalidDnum { dnum: key.b.len(), q_count: params.q().len() });
     }
-    let mut out0 = RnsPoly::<Ntt>::zero(ring, &qp)?;
-    let mut out1 = RnsPoly::<Ntt>::zero(ring, &qp)?;
+    // Every coefficient of both is written below.
+    let mut out0 = RnsPoly::<Ntt>::for_overwrite(ring, &qp)?;
+    let mut out1 = RnsPoly::<Ntt>::for_overwrite(ring, &qp)?;
     out0.data_mut().par_chunks_mut(n).zip(out1.data_mut().par_chunks_mut(n)).enumerate().for_each(|(t, (o0, o1))| {
         let m = ring.modulus(qp[t]);
         let kt = if t <= l { t } else { top + 1 + (t - l - 1) };
@@ -195,7 +205,8 @@ pub fn mod_down(params: &Parameters, x: &RnsPoly<Ntt>, level: Level) -> Result<R
         return Err(veil_math::MathError::BasisMismatch { left: x.basis().to_vec(), right: qp }.into());
     }
     // [x]_P in coefficient form, shifted by ⌊P/2⌋ so that the conversion yields the centred value.
-    let mut xp = x.data()[(l + 1) * n..].to_vec();
+    let mut xp = pool::take_for_overwrite(x.data().len() - (l + 1) * n);
+    xp.copy_from_slice(&x.data()[(l + 1) * n..]);
     for (kk, limb) in xp.chunks_exact_mut(n).enumerate() {
         let idx = qp[l + 1 + kk];
         ring.table(idx).inverse(limb);
@@ -205,9 +216,11 @@ pub fn mod_down(params: &Parameters, x: &RnsPoly<Ntt>, level: Level) -> Result<R
             *v = m.add(*v, h);
         }
     }
-    let mut conv = vec![0u64; (l + 1) * n];
-    let mut scratch = Vec::new();
+    let mut conv = pool::take_for_overwrite((l + 1) * n);
+    let mut scratch = pool::take_for_overwrite((params.mod_down[l].source().len() + 1) * n);
     params.mod_down[l].convert_exact(n, &xp, &mut conv, &mut scratch);
+    pool::give(scratch);
+    pool::give(xp);
     let mut out = x.select_limbs(&(0..=l).collect::<Vec<_>>())?;
     out.data_mut().par_chunks_mut(n).zip(conv.par_chunks_mut(n)).enumerate().for_each(|(i, (o, c))| {
         let m = ring.modulus(i);
@@ -221,6 +234,7 @@ pub fn mod_down(params: &Parameters, x: &RnsPoly<Ntt>, level: Level) -> Result<R
             *a = m.mul_shoup(m.sub(*a, b), w, ws);
         }
     });
+    pool::give(conv);
     Ok(out)
 }
 

@@ -7,6 +7,7 @@
 //! * [`protocol`]: [`Garbler`] and [`Evaluator`] sessions: OT-extension setup once, then any
 //!   number of executions of [`Program`]s, inputs of the evaluator by correlated OT.
 //! * [`millionaires`]: the 32/64-bit comparison programs.
+#![forbid(unsafe_code)]
 
 pub mod bristol;
 pub mod halfgates;

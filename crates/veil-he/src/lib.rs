@@ -10,6 +10,7 @@
 //! * [`train`]: logistic regression trained by encrypted gradient descent with a polynomial
 //!   sigmoid; when the ciphertexts run out of levels the trainer asks a [`train::Refresher`]
 //!   (the parties' collective refresh, `veil_threshold::refresh`) for fresh ones.
+#![forbid(unsafe_code)]
 
 pub mod error;
 pub mod infer;

@@ -9,16 +9,20 @@
 //!   `tfhe-ntt`), with the evaluation-point layout needed for automorphisms.
 //! * [`ring`]: RNS ring elements whose representation is part of the type:
 //!   [`ring::RnsPoly<Coeff>`](ring::RnsPoly) and `RnsPoly<Ntt>`.
+//! * [`pool`]: a process-wide pool of zeroed, ciphertext-sized residue buffers, reused instead
+//!   of fresh (page-faulting) allocations.
 //! * [`sampler`]: samplers driven by ChaCha20: uniform mod q (expandable from a 32-byte seed),
 //!   ternary secrets and a bounded discrete Gaussian.
 //!
 //! Everything here is deterministic given its inputs; randomness enters only through
 //! [`sampler`]. Secret-bearing polynomials are zeroised on drop.
+#![forbid(unsafe_code)]
 
 pub mod bigint;
 mod error;
 pub mod modular;
 pub mod ntt;
+pub mod pool;
 pub mod prime;
 pub mod ring;
 pub mod rns;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use zeroize::Zeroize;
 
-use crate::{MathError, Modulus, NttTable};
+use crate::{pool, MathError, Modulus, NttTable};
 
 /// Coefficient representation marker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +94,9 @@ impl RingContext {
 }
 
 /// An element of `R_Q` in RNS form over a basis of context moduli, representation `R`.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Large residue buffers come from and go back to [`crate::pool`].
+#[derive(PartialEq, Eq)]
 pub struct RnsPoly<R> {
     n: usize,
     basis: Vec<usize>,
@@ -109,6 +111,20 @@ impl<R> std::fmt::Debug for RnsPoly<R> {
     }
 }
 
+impl<R> Clone for RnsPoly<R> {
+    fn clone(&self) -> Self {
+        let mut data = pool::take_for_overwrite(self.data.len());
+        data.copy_from_slice(&self.data);
+        Self { n: self.n, basis: self.basis.clone(), data, _repr: PhantomData }
+    }
+}
+
+impl<R> Drop for RnsPoly<R> {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.data));
+    }
+}
+
 impl<R> Zeroize for RnsPoly<R> {
     fn zeroize(&mut self) {
         self.data.zeroize();
@@ -119,7 +135,14 @@ impl<R> RnsPoly<R> {
     /// The zero element over `basis`.
     pub fn zero(ctx: &RingContext, basis: &[usize]) -> Result<Self, MathError> {
         ctx.check_basis(basis)?;
-        Ok(Self { n: ctx.n, basis: basis.to_vec(), data: vec![0; basis.len() * ctx.n], _repr: PhantomData })
+        Ok(Self { n: ctx.n, basis: basis.to_vec(), data: pool::take_zeroed(basis.len() * ctx.n), _repr: PhantomData })
+    }
+
+    /// An element over `basis` whose residues are unspecified (stale, possibly unreduced): for
+    /// a caller that overwrites every limb before any other use.
+    pub fn for_overwrite(ctx: &RingContext, basis: &[usize]) -> Result<Self, MathError> {
+        ctx.check_basis(basis)?;
+        Ok(Self { n: ctx.n, basis: basis.to_vec(), data: pool::take_for_overwrite(basis.len() * ctx.n), _repr: PhantomData })
     }
 
     /// Wraps limb-major residues after checking the length and that every residue is reduced.
@@ -236,14 +259,16 @@ impl<R> RnsPoly<R> {
 
     /// The element restricted to the limbs at positions `positions` (e.g. dropping moduli).
     pub fn select_limbs(&self, positions: &[usize]) -> Result<Self, MathError> {
+        let n = self.n;
         let mut basis = Vec::with_capacity(positions.len());
-        let mut data = Vec::with_capacity(positions.len() * self.n);
         for &p in positions {
-            let i = *self.basis.get(p).ok_or(MathError::ModulusIndex { index: p, count: self.basis.len() })?;
-            basis.push(i);
-            data.extend_from_slice(self.limb(p));
+            basis.push(*self.basis.get(p).ok_or(MathError::ModulusIndex { index: p, count: self.basis.len() })?);
         }
-        Ok(Self { n: self.n, basis, data, _repr: PhantomData })
+        let mut data = pool::take_for_overwrite(positions.len() * n);
+        for (dst, &p) in data.chunks_exact_mut(n).zip(positions) {
+            dst.copy_from_slice(self.limb(p));
+        }
+        Ok(Self { n, basis, data, _repr: PhantomData })
     }
 
     /// Drops the last `count` limbs in place.
@@ -356,7 +381,7 @@ impl RnsPoly<Ntt> {
             return Err(MathError::Length { expected: self.n, actual: perm.len() });
         }
         let n = self.n;
-        let mut data = vec![0u64; self.data.len()];
+        let mut data = pool::take_for_overwrite(self.data.len());
         for (dst, src) in data.chunks_exact_mut(n).zip(self.data.chunks_exact(n)) {
             for (d, &p) in dst.iter_mut().zip(perm) {
                 *d = src[p as usize];

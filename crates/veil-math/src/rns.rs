@@ -206,16 +206,12 @@ impl BaseConverter {
         }
         let exact = EXACT && k > 1;
         if exact {
-            us[..n].fill(0);
-            let mut frac = vec![0.0f64; n];
-            for i in 0..k {
-                let inv = self.inv_src[i];
-                for (f, &y) in frac.iter_mut().zip(&ys[i * n..(i + 1) * n]) {
-                    *f += y as f64 * inv;
+            for (c, u) in us[..n].iter_mut().enumerate() {
+                let mut f = 0.0f64;
+                for (i, &inv) in self.inv_src.iter().enumerate() {
+                    f += ys[i * n + c] as f64 * inv;
                 }
-            }
-            for (u, f) in us[..n].iter_mut().zip(&frac) {
-                *u = *f as u64;
+                *u = f as u64;
             }
         }
         for (j, b) in self.dst.iter().enumerate() {

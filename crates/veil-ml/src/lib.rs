@@ -7,6 +7,7 @@
 //! ([`Model::to_json`], [`Model::from_json`]) and loaders for the data sets shipped in
 //! `data/` ([`data`]). It contains no cryptography: the MPC, HE and FL backends evaluate the
 //! same [`Model`] and check their results against [`Model::forward`].
+#![forbid(unsafe_code)]
 
 pub mod data;
 mod error;

@@ -163,6 +163,7 @@
 //!   channel to know who sent what.
 //! * **Secrets at rest.** Secret shares, ephemeral secrets and Shamir (sub-)shares are zeroised
 //!   on drop and never printed by `Debug`; their byte forms are for owner-only files.
+#![forbid(unsafe_code)]
 
 mod decrypt;
 mod error;

@@ -47,6 +47,7 @@
 //! established only if both ends prove possession of a key certified for the name the other
 //! end expects. The parameter fingerprint in each frame detects misconfiguration, while TLS
 //! gives confidentiality, integrity and authenticity of the bytes.
+#![forbid(unsafe_code)]
 
 mod error;
 pub mod file;

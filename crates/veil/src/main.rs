@@ -2,6 +2,7 @@
 //!
 //! Each subsystem lives in its own module under `cmd/` (the roles and workflows) and `bench/`
 //! (the performance figures of `veil bench`, in the format of BENCH.md).
+#![forbid(unsafe_code)]
 
 mod bench;
 mod cmd;
@@ -47,7 +48,6 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    keep_freed_memory();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
@@ -61,26 +61,5 @@ fn main() -> anyhow::Result<()> {
         Command::Gc(args) => cmd::gc::run(args),
         Command::Millionaires(args) => cmd::gc::run_millionaires(args),
         Command::Threshold(args) => cmd::threshold::run(args),
-    }
-}
-
-/// Keeps freed ciphertext-sized blocks in the heap for reuse (glibc only), for every command.
-///
-/// By default glibc serves blocks above 128 KiB to 32 MiB with `mmap` and returns them with
-/// `munmap`, so every fresh polynomial page-faults on first touch: about a third of a key switch
-/// at N = 16384. Raising the mmap and trim thresholds plays the role of SEAL's memory pool.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn mallopt(param: i32, value: i32) -> i32;
-        }
-        const M_TRIM_THRESHOLD: i32 = -1;
-        const M_MMAP_THRESHOLD: i32 = -3;
-        // SAFETY: mallopt only adjusts allocator tunables; called at process start, before any allocation of note.
-        unsafe {
-            mallopt(M_MMAP_THRESHOLD, 1 << 30);
-            mallopt(M_TRIM_THRESHOLD, 1 << 30);
-        }
     }
 }
