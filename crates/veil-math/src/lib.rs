@@ -9,8 +9,8 @@
 //!   `tfhe-ntt`), with the evaluation-point layout needed for automorphisms.
 //! * [`ring`]: RNS ring elements whose representation is part of the type:
 //!   [`ring::RnsPoly<Coeff>`](ring::RnsPoly) and `RnsPoly<Ntt>`.
-//! * [`pool`]: a process-wide pool of zeroed, ciphertext-sized residue buffers, reused instead
-//!   of fresh (page-faulting) allocations.
+//! * [`pool`]: a process-wide pool of ciphertext-sized residue buffers, reused instead of fresh
+//!   (page-faulting) allocations.
 //! * [`sampler`]: samplers driven by ChaCha20: uniform mod q (expandable from a 32-byte seed),
 //!   ternary secrets and a bounded discrete Gaussian.
 //!

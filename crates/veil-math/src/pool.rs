@@ -1,4 +1,4 @@
-//! A process-wide pool of zeroed residue buffers, so that hot paths (key switching, products,
+//! A process-wide pool of residue buffers, so that hot paths (key switching, products,
 //! rescaling) reuse ciphertext-sized memory instead of asking the allocator for it each time.
 //!
 //! Why by hand: a polynomial at `N = 2^14` is 128 KiB a limb, and glibc serves blocks above
@@ -12,10 +12,10 @@
 //! it keeps it when it is large enough to be worth keeping, its capacity equals its length and
 //! the pool holds less than [`POOL_BYTES`]; otherwise it frees it.
 //!
-//! What the pool holds: buffers are not cleared on return, so it holds what a freed allocation
-//! would leave in the heap (ciphertext residues and transient products). Secret-bearing types
-//! zeroise their polynomials before dropping them, and zeroising empties the vector, so key
-//! material never reaches the pool.
+//! What the pool holds: buffers are not cleared on return. Secret keys, key shares and
+//! decryption shares zeroise their polynomials when dropped, and zeroising empties the vector,
+//! so they never reach the pool; any other buffer comes back as it was, which is what the
+//! allocator's free lists would hold after a `free`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -48,7 +48,7 @@ impl Pool {
         self.bytes + len * 8 <= self.limit
     }
 
-    /// Keeps the zeroed `v` if there is room (else drops it).
+    /// Keeps `v` if there is room (else drops it).
     fn keep(&mut self, v: Vec<u64>) {
         if self.has_room(v.len()) {
             self.bytes += v.len() * 8;
@@ -60,8 +60,8 @@ impl Pool {
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 
 fn with_pool<T>(f: impl FnOnce(&mut Pool) -> T) -> T {
-    // A poisoned lock only means another thread panicked while holding it; the pool's
-    // invariants (zeroed buffers, byte count) hold between statements, so keep using it.
+    // A poisoned lock only means another thread panicked while holding it; the pool's one
+    // invariant (the byte count) holds between statements, so keep using it.
     let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
     f(guard.get_or_insert_with(|| Pool::with_limit(POOL_BYTES)))
 }
