@@ -132,16 +132,8 @@ fn sha256_compression_gives_its_known_answers_in_plaintext_and_garbled() {
 fn garbled_equals_plaintext_on_random_inputs_for_every_circuit() {
     let mut rng = ChaCha20Rng::seed_from_u64(2026);
     let files = [
-        "adder64.txt",
-        "sub64.txt",
-        "neg64.txt",
-        "mult64.txt",
-        "zero_equal.txt",
-        "aes_128.txt",
-        "lt32_unsigned_generated.txt",
-        "lt32_signed_generated.txt",
-        "lt64_unsigned_generated.txt",
-        "lt64_signed_generated.txt",
+        "adder64.txt", "sub64.txt", "neg64.txt", "mult64.txt", "zero_equal.txt", "aes_128.txt", "lt32_unsigned_generated.txt",
+        "lt32_signed_generated.txt", "lt64_unsigned_generated.txt", "lt64_signed_generated.txt",
     ];
     for file in files {
         let c = load(file);

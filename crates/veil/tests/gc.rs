@@ -244,17 +244,7 @@ fn a_party_that_disappears_gives_an_error_not_a_hang() {
     // Nobody connects: the listening party gives up after its timeout.
     let start = Instant::now();
     let f = Party::spawn(&[
-        "millionaires",
-        "--role",
-        "garbler",
-        "--listen",
-        "127.0.0.1:0",
-        "--certs",
-        &certs,
-        "--amount",
-        "5",
-        "--timeout",
-        "1",
+        "millionaires", "--role", "garbler", "--listen", "127.0.0.1:0", "--certs", &certs, "--amount", "5", "--timeout", "1",
     ])
     .finish(LIMIT);
     assert!(!f.success && start.elapsed() < Duration::from_secs(20), "{}", f.stderr);

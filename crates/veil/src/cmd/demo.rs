@@ -83,28 +83,13 @@ pub struct DemoArgs {
 
 /// Fault descriptions (Downs & Vogel 1993), index = IDV number.
 const FAULTS: [&str; 22] = [
-    "normal operation",
-    "A/C feed ratio step",
-    "B composition step",
-    "D feed temperature step",
-    "reactor cooling-water inlet temperature step",
-    "condenser cooling-water inlet temperature step",
-    "A feed loss",
-    "C header pressure loss",
-    "A, B, C feed composition random variation",
-    "D feed temperature random variation",
-    "C feed temperature random variation",
-    "reactor cooling-water inlet temperature random variation",
-    "condenser cooling-water inlet temperature random variation",
-    "reaction kinetics slow drift",
-    "reactor cooling-water valve sticking",
-    "condenser cooling-water valve sticking",
-    "unknown disturbance 16",
-    "unknown disturbance 17",
-    "unknown disturbance 18",
-    "unknown disturbance 19",
-    "unknown disturbance 20",
-    "stream 4 valve fixed at steady-state position",
+    "normal operation", "A/C feed ratio step", "B composition step", "D feed temperature step",
+    "reactor cooling-water inlet temperature step", "condenser cooling-water inlet temperature step", "A feed loss",
+    "C header pressure loss", "A, B, C feed composition random variation", "D feed temperature random variation",
+    "C feed temperature random variation", "reactor cooling-water inlet temperature random variation",
+    "condenser cooling-water inlet temperature random variation", "reaction kinetics slow drift", "reactor cooling-water valve sticking",
+    "condenser cooling-water valve sticking", "unknown disturbance 16", "unknown disturbance 17", "unknown disturbance 18",
+    "unknown disturbance 19", "unknown disturbance 20", "stream 4 valve fixed at steady-state position",
 ];
 
 /// Samples per test run in the full test set.
