@@ -135,3 +135,64 @@ fn demo_refuses_bad_options() {
         assert!(!ok && stderr.contains(needle), "veil {args:?}: {stderr}");
     }
 }
+
+/// The children of `pid` whose command line contains `--role <role>` (Linux `/proc`).
+#[cfg(target_os = "linux")]
+fn role_children(pid: u32, role: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let (Ok(stat), Ok(cmdline)) = (std::fs::read_to_string(entry.path().join("stat")), std::fs::read(entry.path().join("cmdline")))
+        else {
+            continue;
+        };
+        // stat: "pid (comm) state ppid ..."; comm may contain spaces, so read after the last ')'.
+        let ppid = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if ppid == Some(pid) && args.windows(2).any(|w| w[0] == b"--role" && w[1] == role.as_bytes()) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// Each role is a process of its own: when the server process dies mid-run, the demo stops
+/// the other two, prints no report and names the server in its error.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_role_process_that_dies_stops_the_demo() {
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(["demo", "--rows", "192", "--json", "--timeout-secs", "30"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn veil demo");
+    let pid = demo.id();
+    // The server process lives from its start until the end of the run (over a second at this
+    // preset): kill it as soon as it appears.
+    let start = Instant::now();
+    let server = loop {
+        if let Some(&p) = role_children(pid, "server").first() {
+            break p;
+        }
+        assert!(demo.try_wait().unwrap().is_none(), "the demo ended before its server process was seen");
+        assert!(start.elapsed() < Duration::from_secs(60), "no server process within 60 s");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let others: Vec<u32> = ["operator", "inspectorate"].iter().flat_map(|r| role_children(pid, r)).collect();
+    assert_eq!(others.len(), 2, "the operator and inspectorate processes start before the server");
+    let killed = Command::new("kill").args(["-KILL", &server.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let t = Instant::now();
+    let out = demo.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && stdout.trim().is_empty(), "the demo reported without its server: {stdout}");
+    assert!(stderr.contains("server process failed"), "{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(10), "the demo took {:?} to stop", t.elapsed());
+    // The operator and the inspectorate were stopped (and reaped) with it.
+    eprintln!("{stderr}");
+    for p in others {
+        assert!(!std::path::Path::new(&format!("/proc/{p}")).exists(), "role process {p} outlived the demo");
+    }
+}

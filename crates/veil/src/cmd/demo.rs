@@ -7,8 +7,8 @@
 //! prediction error SPE, with control limits at the 99th percentile of each statistic over
 //! the reference samples ([`monitor`]).
 //!
-//! Three roles run in three threads connected by mutually authenticated TLS over loopback
-//! ([`roles`]): operator and inspectorate generate a collective key
+//! Three roles run in three processes (children of `veil demo`) connected by mutually
+//! authenticated TLS over loopback ([`roles`]): operator and inspectorate generate a collective key
 //! (neither can decrypt alone), the operator encrypts a window of readings of a test run (the
 //! fault starts at sample 161), the inspectorate encrypts its monitor, the server computes T²
 //! and SPE per sample with evaluation keys only ([`circuit`]), the
@@ -22,8 +22,10 @@ mod monitor;
 mod roles;
 mod stats;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context};
 use clap::{Args, ValueEnum};
@@ -33,7 +35,7 @@ use veil_ckks::{Parameters, ParametersLiteral};
 
 use circuit::{encode_model, model_vectors, Layout};
 use monitor::{data_dir, pick_file, read_run, Monitor, Sample, LIMIT_QUANTILE, TEST_FILES, TRAIN_FILE};
-use roles::{Job, LinkRecord, StepRecord, PROGRESS_STEPS};
+use roles::{Job, LinkRecord, Role, RoleInput, RoleLinks, StepRecord, PROGRESS_STEPS};
 
 /// What the demo shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -79,6 +81,21 @@ pub struct DemoArgs {
     /// Print one JSON object on standard output instead of the story.
     #[arg(long)]
     pub json: bool,
+    /// Internal (set by `veil demo` for its child processes): run this one role.
+    #[arg(long, value_enum, hide = true)]
+    pub role: Option<Role>,
+    /// Internal: the directory of the run's throwaway CA and certificates.
+    #[arg(long, hide = true)]
+    pub pki: Option<PathBuf>,
+    /// Internal: where the operator listens.
+    #[arg(long, hide = true)]
+    pub operator_addr: Option<SocketAddr>,
+    /// Internal: where the inspectorate listens.
+    #[arg(long, hide = true)]
+    pub inspectorate_addr: Option<SocketAddr>,
+    /// Internal: the start of the run, in milliseconds since the Unix epoch.
+    #[arg(long, hide = true)]
+    pub epoch_ms: Option<u64>,
 }
 
 /// Fault descriptions (Downs & Vogel 1993), index = IDV number.
@@ -188,7 +205,17 @@ struct MonitorReport {
     samples: Vec<SampleRow>,
 }
 
-fn run_monitor(args: &DemoArgs, dir: PathBuf) -> anyhow::Result<()> {
+/// The run's parameters and packing, from the options alone.
+struct Plan {
+    preset: String,
+    secure: bool,
+    fault_description: &'static str,
+    rows: usize,
+    params: Arc<Parameters>,
+    layout: Layout,
+}
+
+fn plan(args: &DemoArgs) -> anyhow::Result<Plan> {
     let preset = args.preset.clone().unwrap_or_else(|| "n16384_l6_sec128".into());
     let rows = args.rows.unwrap_or(320);
     ensure!((1..=MAX_ROWS).contains(&rows), "--rows must be between 1 and {MAX_ROWS} (got {rows})");
@@ -199,35 +226,70 @@ fn run_monitor(args: &DemoArgs, dir: PathBuf) -> anyhow::Result<()> {
         format!("unknown preset {preset:?}; choose one of {}", names.join(", "))
     })?;
     let secure = !literal.name.starts_with("insecure_");
+    let params = Parameters::new(literal)?;
+    let layout = Layout::new(&params, rows)?;
+    Ok(Plan { preset, secure, fault_description, rows, params, layout })
+}
 
-    // The inspectorate's side: the monitor, from declared normal operation.
+/// The inspectorate's side: the monitor, fitted on declared normal operation.
+fn fit_monitor(args: &DemoArgs, dir: &Path) -> anyhow::Result<(Vec<Sample>, Monitor)> {
     let (_, reference) = read_run(&dir.join(TRAIN_FILE), 0, usize::MAX)?;
     let monitor = Monitor::fit(&reference, args.components)?;
-    // The operator's side: a window of the monitored run.
-    let test_file = pick_file(&dir, &TEST_FILES);
+    Ok((reference, monitor))
+}
+
+/// The operator's side: the first `rows` samples of the monitored run.
+fn read_window(args: &DemoArgs, dir: &Path, rows: usize) -> anyhow::Result<Vec<Sample>> {
+    let test_file = pick_file(dir, &TEST_FILES);
     let (_, window) = read_run(&test_file, args.fault, rows)?;
     if window.len() < rows {
         bail!("{} holds {} samples of run {}, {rows} requested", test_file.display(), window.len(), args.fault);
     }
+    Ok(window)
+}
 
-    let params = Parameters::new(literal)?;
-    let layout = Layout::new(&params, rows)?;
-    let readings: Vec<Vec<f64>> = (0..layout.ciphertexts()).map(|c| layout.pack_readings(&window, c)).collect();
-    let model = encode_model(&params, &layout, &model_vectors(&layout, &monitor))?;
+/// A child process's side: one role, with the private input only its owner holds (the
+/// operator reads its readings, the inspectorate fits its monitor, the server reads nothing).
+fn run_one_role(args: &DemoArgs, dir: &Path, role: Role) -> anyhow::Result<()> {
+    let plan = plan(args)?;
+    let pki = args.pki.as_deref().context("--role needs --pki")?;
+    let epoch = args.epoch_ms.map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
+    let job = Job { params: plan.params.clone(), layout: plan.layout, timeout: Duration::from_secs(args.timeout_secs), epoch };
+    let input = match role {
+        Role::Operator => {
+            let window = read_window(args, dir, plan.rows)?;
+            RoleInput::Readings((0..plan.layout.ciphertexts()).map(|c| plan.layout.pack_readings(&window, c)).collect())
+        }
+        Role::Inspectorate => {
+            let (_, monitor) = fit_monitor(args, dir)?;
+            RoleInput::Model(encode_model(&plan.params, &plan.layout, &model_vectors(&plan.layout, &monitor))?)
+        }
+        Role::Server => RoleInput::None,
+    };
+    roles::run_role(role, &job, input, &RoleLinks { pki, operator: args.operator_addr, inspectorate: args.inspectorate_addr })
+}
+
+fn run_monitor(args: &DemoArgs, dir: PathBuf) -> anyhow::Result<()> {
+    if let Some(role) = args.role {
+        return run_one_role(args, &dir, role);
+    }
+    let Plan { preset, secure, fault_description, rows, params, layout } = plan(args)?;
+    // The narrator reads both sides too, for the plaintext check after the run; the roles
+    // read only their own.
+    let (reference, monitor) = fit_monitor(args, &dir)?;
+    let window = read_window(args, &dir, rows)?;
 
     let progress = ProgressBar::with_draw_target(Some(PROGRESS_STEPS), ProgressDrawTarget::stderr());
     progress.set_style(
         ProgressStyle::with_template("{elapsed:>4} {bar:24} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     progress.enable_steady_tick(Duration::from_millis(200));
-    let job = Job {
-        params: params.clone(),
-        layout,
-        timeout: Duration::from_secs(args.timeout_secs),
-        progress: progress.clone(),
-        epoch: Instant::now(),
-    };
-    let outcome = roles::run(job, readings, model);
+    let job = Job { params: params.clone(), layout, timeout: Duration::from_secs(args.timeout_secs), epoch: SystemTime::now() };
+    let mut common: Vec<String> =
+        ["demo", "--rows", &rows.to_string(), "--fault", &args.fault.to_string()].iter().map(|s| s.to_string()).collect();
+    common.extend(["--components".into(), args.components.to_string(), "--preset".into(), preset.clone()]);
+    common.extend(["--data".into(), dir.display().to_string(), "--timeout-secs".into(), args.timeout_secs.to_string()]);
+    let outcome = roles::run(&job, &common, &progress);
     progress.finish_and_clear();
     let outcome = outcome?;
     ensure!(outcome.scores.len() == rows, "the inspectorate decoded {} scores for {rows} samples", outcome.scores.len());
@@ -339,7 +401,8 @@ fn print_story(r: &MonitorReport) {
     );
     println!("                ({}); alone learns the scores, never a reading", r.limit_rule);
     println!("  server        evaluator: relinearisation and rotation keys only, no share of the secret key");
-    println!("  links         TLS 1.3 over loopback, mutually authenticated (throwaway CA); collective key {}\n", r.collective_key);
+    println!("  links         one process per role, TLS 1.3 over loopback, mutually authenticated (throwaway CA)");
+    println!("                collective key {}\n", r.collective_key);
 
     println!("  {:<13} {:<56} {:>9}  sent", "role", "step", "time");
     for s in &r.steps {
@@ -350,7 +413,7 @@ fn print_story(r: &MonitorReport) {
     for (i, chunk) in links.chunks(3).enumerate() {
         println!("{}{}", if i == 0 { "\n  traffic: " } else { "           " }, chunk.join(", "));
     }
-    println!("  wall time: {} for the three roles ({} for the CA and listeners)\n", seconds(r.protocol_ms), seconds(r.setup_ms));
+    println!("  wall time: {} for the three role processes ({} for the CA)\n", seconds(r.protocol_ms), seconds(r.setup_ms));
 
     println!("  what the inspectorate learns, checked against the plaintext monitor on the same readings:");
     println!(

@@ -1,12 +1,13 @@
-//! The three roles of the secure-monitoring demo, each in its own thread, connected by
-//! mutually authenticated TLS over loopback (a throwaway CA in a temporary directory).
+//! The three roles of the secure-monitoring demo, each in its own process (`veil demo` starts
+//! three children of itself, one per role), connected by mutually authenticated TLS over
+//! loopback (a throwaway CA in a temporary directory).
 //!
 //! * **operator** (threshold party 1, data owner): draws the CRS seed, runs the collective key
 //!   generation with the inspectorate, hands the evaluation keys to the server, encrypts its
 //!   readings, and sends its smudged partial decryption of the result to the inspectorate.
 //! * **inspectorate** (party 2, model owner): runs the key generation, encrypts its monitor,
-//!   merges the operator's share with its own (unflooded, it never leaves the thread) and alone
-//!   learns T² and SPE per sample, hence the alarms.
+//!   merges the operator's share with its own (unflooded, it never leaves the process) and
+//!   alone learns T² and SPE per sample, hence the alarms.
 //! * **server** (evaluator): holds the public relinearisation and rotation keys only.
 //!
 //! The operator releases one smudged partial decryption per result ciphertext (3 for 320
@@ -18,14 +19,18 @@
 //! ciphertexts the server returns for this job; a server colluding with the inspectorate could
 //! hand it the operator's reading ciphertexts instead, which is outside this model.
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
+use clap::ValueEnum;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use veil_channel::{Channel, ChannelConfig};
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, Plaintext, PublicKey, RelinearizationKey};
 use veil_math::sampler::{Prng, Seed};
@@ -41,13 +46,36 @@ pub const OPERATOR: &str = "operator";
 pub const INSPECTORATE: &str = "inspectorate";
 pub const SERVER: &str = "server";
 
+/// A role process announces its listening address on standard error with this prefix.
+const LISTENING_PREFIX: &str = "veil demo: listening on ";
+/// A role process reports each finished step on standard error with this prefix.
+const STEP_PREFIX: &str = "veil demo: step: ";
+
+/// One role of the demo, run in its own process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Operator,
+    Inspectorate,
+    Server,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Operator => OPERATOR,
+            Role::Inspectorate => INSPECTORATE,
+            Role::Server => SERVER,
+        }
+    }
+}
+
 /// Most ciphertexts one batch message may announce.
 const MAX_BATCH: usize = 4096;
 
 /// One step of one role: its own work time (waits for inputs excluded) and what it sent.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepRecord {
-    pub role: &'static str,
+    pub role: String,
     pub step: String,
     /// Start, from the start of the run.
     pub start_ms: f64,
@@ -57,9 +85,9 @@ pub struct StepRecord {
 }
 
 /// Bytes carried by one link direction over the whole run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinkRecord {
-    pub from: &'static str,
+    pub from: String,
     pub to: String,
     pub bytes: u64,
     pub messages: u64,
@@ -80,35 +108,43 @@ pub struct Job {
     pub params: Arc<Parameters>,
     pub layout: Layout,
     pub timeout: Duration,
-    pub progress: ProgressBar,
-    /// The start of the run (steps are timed from it).
-    pub epoch: Instant,
+    /// The start of the run, shared by the processes (steps are timed from it).
+    pub epoch: SystemTime,
 }
 
-/// A role's log: steps and its links.
+fn ms_since(epoch: SystemTime, t: SystemTime) -> f64 {
+    t.duration_since(epoch).unwrap_or_default().as_secs_f64() * 1e3
+}
+
+/// A role's log: steps and its links. Each finished step is also reported on standard error,
+/// for the parent's progress bar.
 struct Log {
     role: &'static str,
     steps: Vec<StepRecord>,
-    progress: ProgressBar,
-    epoch: Instant,
+    epoch: SystemTime,
 }
 
 impl Log {
     fn new(role: &'static str, job: &Job) -> Self {
-        Log { role, steps: Vec::new(), progress: job.progress.clone(), epoch: job.epoch }
+        Log { role, steps: Vec::new(), epoch: job.epoch }
     }
 
-    fn start(&self, what: &str, links: &[&TlsChannel]) -> (Instant, Vec<u64>) {
-        self.progress.set_message(format!("{}: {what}", self.role));
-        (Instant::now(), links.iter().map(|l| l.stats().bytes_sent).collect())
+    fn start(&self, links: &[&TlsChannel]) -> (SystemTime, Instant, Vec<u64>) {
+        (SystemTime::now(), Instant::now(), links.iter().map(|l| l.stats().bytes_sent).collect())
     }
 
-    fn done(&mut self, step: &str, (t0, before): (Instant, Vec<u64>), links: &[&TlsChannel]) {
+    fn done(&mut self, step: &str, (wall, t0, before): (SystemTime, Instant, Vec<u64>), links: &[&TlsChannel]) {
         let sent =
             links.iter().zip(before).map(|(l, b)| (l.peer().to_string(), l.stats().bytes_sent - b)).filter(|(_, b)| *b > 0).collect();
-        let start_ms = t0.duration_since(self.epoch).as_secs_f64() * 1e3;
-        self.steps.push(StepRecord { role: self.role, step: step.to_string(), start_ms, ms: t0.elapsed().as_secs_f64() * 1e3, sent });
-        self.progress.inc(1);
+        let start_ms = ms_since(self.epoch, wall);
+        self.steps.push(StepRecord {
+            role: self.role.into(),
+            step: step.to_string(),
+            start_ms,
+            ms: t0.elapsed().as_secs_f64() * 1e3,
+            sent,
+        });
+        eprintln!("{STEP_PREFIX}{}: {step}", self.role);
     }
 
     fn finish(self, links: &[&TlsChannel]) -> (Vec<StepRecord>, Vec<LinkRecord>) {
@@ -117,7 +153,7 @@ impl Log {
             .iter()
             .map(|l| {
                 let s = l.stats();
-                LinkRecord { from: role, to: l.peer().to_string(), bytes: s.bytes_sent, messages: s.messages_sent }
+                LinkRecord { from: role.into(), to: l.peer().to_string(), bytes: s.bytes_sent, messages: s.messages_sent }
             })
             .collect();
         (self.steps, links)
@@ -232,20 +268,20 @@ fn encrypt_all(params: &Arc<Parameters>, pk: &PublicKey, pts: &[Plaintext], rng:
     Ok(pts.iter().map(|pt| enc.encrypt(pt, rng)).collect::<Result<_, _>>()?)
 }
 
-struct RoleResult {
+/// What a role process prints on standard output at the end: its log, and for the
+/// inspectorate what it alone learns, (T², SPE) per sample, and the collective key's id.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RoleOutput {
     steps: Vec<StepRecord>,
     links: Vec<LinkRecord>,
-}
-
-/// The inspectorate's log and what it alone learns: (T², SPE) per sample.
-struct InspectorateResult {
-    role: RoleResult,
+    #[serde(default)]
     scores: Vec<(f64, f64)>,
+    #[serde(default)]
     key_id: String,
 }
 
 /// `readings`: the operator's slot vectors, one per reading ciphertext.
-fn operator(job: &Job, readings: &[Vec<f64>], listener: &Listener, config: &ChannelConfig) -> anyhow::Result<RoleResult> {
+fn operator(job: &Job, readings: &[Vec<f64>], listener: &Listener, config: &ChannelConfig) -> anyhow::Result<RoleOutput> {
     let params = &job.params;
     let (a, name_a) = listener.accept_one_of(config.clone(), &[INSPECTORATE.into(), SERVER.into()])?;
     let (b, _) = listener.accept_one_of(config.clone(), &[if name_a == SERVER { INSPECTORATE } else { SERVER }.into()])?;
@@ -253,16 +289,16 @@ fn operator(job: &Job, readings: &[Vec<f64>], listener: &Listener, config: &Chan
     let mut log = Log::new(OPERATOR, job);
     let mut rng = Prng::from_os();
 
-    let t = log.start("collective key generation", &[&peer, &srv]);
+    let t = log.start(&[&peer, &srv]);
     let keys = collective_keys(params, &mut peer, PartyId(1), &mut rng)?;
     log.done("collective key generation (pk, rlk, 6 rotation keys)", t, &[&peer, &srv]);
 
-    let t = log.start("evaluation keys to the server", &[&peer, &srv]);
+    let t = log.start(&[&peer, &srv]);
     send(&mut srv, &keys.rlk.to_bytes(params), "relinearisation key")?;
     send(&mut srv, &keys.gks.to_bytes(params), "rotation keys")?;
     log.done("evaluation keys to the server", t, &[&peer, &srv]);
 
-    let t = log.start("encrypt readings", &[&peer, &srv]);
+    let t = log.start(&[&peer, &srv]);
     let encoder = Encoder::new(params);
     let pts = readings.iter().map(|v| encoder.encode(v, params.max_level(), params.default_scale())).collect::<Result<Vec<_>, _>>()?;
     let cts = encrypt_all(params, &keys.pk, &pts, &mut rng)?;
@@ -270,7 +306,7 @@ fn operator(job: &Job, readings: &[Vec<f64>], listener: &Listener, config: &Chan
     log.done(&format!("encrypt readings ({})", ciphertexts(cts.len())), t, &[&peer, &srv]);
 
     let results = recv_cts(&mut srv, params, "encrypted scores")?;
-    let t = log.start("partial decryption", &[&peer, &srv]);
+    let t = log.start(&[&peer, &srv]);
     let smudging = Smudging::default_for(params);
     let dk = keys.share.decryption_key(&keys.session)?;
     send(&mut peer, &(results.len() as u32).to_le_bytes(), "partial decryptions")?;
@@ -282,7 +318,7 @@ fn operator(job: &Job, readings: &[Vec<f64>], listener: &Listener, config: &Chan
     // Wait for the inspectorate to confirm, so the links close in order.
     recv(&mut peer, "end of job")?;
     let (steps, links) = log.finish(&[&peer, &srv]);
-    Ok(RoleResult { steps, links })
+    Ok(RoleOutput { steps, links, ..RoleOutput::default() })
 }
 
 /// `model`: the inspectorate's encoded monitor.
@@ -293,19 +329,19 @@ fn inspectorate(
     operator_addr: SocketAddr,
     identity: &Identity,
     config: &ChannelConfig,
-) -> anyhow::Result<InspectorateResult> {
+) -> anyhow::Result<RoleOutput> {
     let params = &job.params;
     let mut peer = connect(operator_addr, OPERATOR, identity, config.clone())?;
     let (mut srv, _) = listener.accept_one_of(config.clone(), &[SERVER.into()])?;
     let mut log = Log::new(INSPECTORATE, job);
     let mut rng = Prng::from_os();
 
-    let t = log.start("collective key generation", &[&peer, &srv]);
+    let t = log.start(&[&peer, &srv]);
     let keys = collective_keys(params, &mut peer, PartyId(2), &mut rng)?;
     log.done("collective key generation (pk, rlk, 6 rotation keys)", t, &[&peer, &srv]);
     let key_id = public_key_digest(params, &keys.pk);
 
-    let t = log.start("encrypt monitor", &[&peer, &srv]);
+    let t = log.start(&[&peer, &srv]);
     let cts = encrypt_all(params, &keys.pk, model, &mut rng)?;
     send_cts(&mut srv, params, &cts, "encrypted monitor")?;
     log.done(&format!("encrypt monitor ({})", ciphertexts(cts.len())), t, &[&peer, &srv]);
@@ -322,7 +358,7 @@ fn inspectorate(
                 .context("partial decryption from operator")?,
         );
     }
-    let t = log.start("merge", &[&peer, &srv]);
+    let t = log.start(&[&peer, &srv]);
     let dk = keys.share.decryption_key(&keys.session)?;
     let encoder = Encoder::new(params);
     let mut scores = Vec::with_capacity(job.layout.rows);
@@ -334,7 +370,7 @@ fn inspectorate(
     log.done("merge (own share + operator's) and decode", t, &[&peer, &srv]);
     send(&mut peer, b"done", "end of job")?;
     let (steps, links) = log.finish(&[&peer, &srv]);
-    Ok(InspectorateResult { role: RoleResult { steps, links }, scores, key_id: key_id.short_hex() })
+    Ok(RoleOutput { steps, links, scores, key_id: key_id.short_hex() })
 }
 
 fn server(
@@ -343,7 +379,7 @@ fn server(
     inspectorate_addr: SocketAddr,
     identity: &Identity,
     config: &ChannelConfig,
-) -> anyhow::Result<RoleResult> {
+) -> anyhow::Result<RoleOutput> {
     let params = &job.params;
     let mut op = connect(operator_addr, OPERATOR, identity, config.clone())?;
     let mut insp = connect(inspectorate_addr, INSPECTORATE, identity, config.clone())?;
@@ -356,14 +392,14 @@ fn server(
         bail!("{OPERATOR} sent {} reading ciphertexts, the job has {}", readings.len(), job.layout.ciphertexts());
     }
 
-    let t = log.start("evaluate T² and SPE", &[&op, &insp]);
+    let t = log.start(&[&op, &insp]);
     let eval = Evaluator::new(params);
     let encoder = Encoder::new(params);
     let circuit = MonitorCircuit { params, eval: &eval, encoder: &encoder, rlk: &rlk, gks: &gks, layout: job.layout };
     let results = readings.par_iter().enumerate().map(|(c, x)| circuit.evaluate(x, &model, c)).collect::<anyhow::Result<Vec<_>>>()?;
     log.done(&format!("evaluate T² and SPE ({}, depth {DEPTH})", ciphertexts(results.len())), t, &[&op, &insp]);
 
-    let t = log.start("results to both parties", &[&op, &insp]);
+    let t = log.start(&[&op, &insp]);
     send_cts(&mut op, params, &results, "encrypted scores")?;
     send_cts(&mut insp, params, &results, "encrypted scores")?;
     log.done("encrypted scores to both parties", t, &[&op, &insp]);
@@ -371,50 +407,207 @@ fn server(
     let _ = op.recv();
     let _ = insp.recv();
     let (steps, links) = log.finish(&[&op, &insp]);
-    Ok(RoleResult { steps, links })
+    Ok(RoleOutput { steps, links, ..RoleOutput::default() })
 }
 
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, anyhow::Result<T>>, who: &str) -> anyhow::Result<anyhow::Result<T>> {
-    handle.join().map_err(|_| anyhow::anyhow!("the {who} thread panicked"))
+/// A role's private input: the operator's slot vectors (one per reading ciphertext), or the
+/// inspectorate's encoded monitor.
+pub enum RoleInput {
+    Readings(Vec<Vec<f64>>),
+    Model(Vec<Plaintext>),
+    None,
 }
 
-/// Runs the three roles over loopback TLS, the operator with its `readings` and the
-/// inspectorate with its `model`, and returns the inspectorate's view plus the log.
-pub fn run(job: Job, readings: Vec<Vec<f64>>, model: Vec<Plaintext>) -> anyhow::Result<Outcome> {
+/// Where a role process finds the others.
+pub struct RoleLinks<'a> {
+    pub pki: &'a Path,
+    pub operator: Option<SocketAddr>,
+    pub inspectorate: Option<SocketAddr>,
+}
+
+/// Runs one role in this process (the child side): binds its listener (operator,
+/// inspectorate) and announces it, runs the protocol, prints its [`RoleOutput`] as JSON.
+pub fn run_role(role: Role, job: &Job, input: RoleInput, links: &RoleLinks<'_>) -> anyhow::Result<()> {
+    let identity = Identity::load(links.pki, role.name())?;
+    let config = ChannelConfig::new(job.params.fingerprint()).with_timeout(job.timeout);
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let need =
+        |addr: Option<SocketAddr>, whose: &str| addr.with_context(|| format!("the {} role needs the {whose}'s address", role.name()));
+    let listen = || -> anyhow::Result<Listener> {
+        let l = Listener::bind(loopback, &identity)?;
+        eprintln!("{LISTENING_PREFIX}{}", l.local_addr());
+        Ok(l)
+    };
+    let out = match (role, input) {
+        (Role::Operator, RoleInput::Readings(readings)) => operator(job, &readings, &listen()?, &config)?,
+        (Role::Inspectorate, RoleInput::Model(model)) => {
+            let op = need(links.operator, OPERATOR)?;
+            inspectorate(job, &model, &listen()?, op, &identity, &config)?
+        }
+        (Role::Server, RoleInput::None) => {
+            server(job, need(links.operator, OPERATOR)?, need(links.inspectorate, INSPECTORATE)?, &identity, &config)?
+        }
+        _ => bail!("the {} role was given another role's input", role.name()),
+    };
+    println!("{}", serde_json::to_string(&out)?);
+    Ok(())
+}
+
+/// A role process: killed on drop unless it has been waited for.
+struct RoleProcess {
+    role: Role,
+    child: Option<Child>,
+    /// Its standard output (the [`RoleOutput`]), read to the end on a thread.
+    stdout: Option<std::thread::JoinHandle<std::io::Result<String>>>,
+    /// Its standard error lines other than steps and the address: the error, if it fails.
+    errors: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for RoleProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl RoleProcess {
+    /// Starts `veil demo <common> --role <role> <extra>`; returns it and, for a listening role,
+    /// the address it announced.
+    fn start(
+        role: Role,
+        common: &[String],
+        extra: &[String],
+        progress: &ProgressBar,
+        timeout: Duration,
+    ) -> anyhow::Result<(Self, Option<SocketAddr>)> {
+        let exe = std::env::current_exe().context("locating the veil executable to start the roles")?;
+        let mut child = Command::new(exe)
+            .args(common)
+            .args(["--role", role.name()])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting the {} process", role.name()))?;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let mut process = RoleProcess { role, child: Some(child), stdout: None, errors: Arc::default() };
+        let mut stdout = stdout.context("no standard output pipe")?;
+        process.stdout = Some(std::thread::spawn(move || {
+            let mut s = String::new();
+            stdout.read_to_string(&mut s).map(|_| s)
+        }));
+        let stderr = stderr.context("no standard error pipe")?;
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (bar, errors) = (progress.clone(), process.errors.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix(LISTENING_PREFIX) {
+                    let _ = addr_tx.send(addr.trim().to_string());
+                } else if let Some(step) = line.strip_prefix(STEP_PREFIX) {
+                    bar.set_message(step.to_string());
+                    bar.inc(1);
+                } else if let Ok(mut e) = errors.lock() {
+                    e.push(line);
+                }
+            }
+        });
+        if role == Role::Server {
+            return Ok((process, None));
+        }
+        let addr = match addr_rx.recv_timeout(timeout) {
+            Ok(a) => a.parse().with_context(|| format!("the {} process announced the address {a:?}", role.name()))?,
+            Err(_) => bail!("the {} process did not start listening: {}", role.name(), process.error_text()),
+        };
+        Ok((process, Some(addr)))
+    }
+
+    fn error_text(&mut self) -> String {
+        if let Some(c) = self.child.as_mut() {
+            // Give the stderr reader a moment to collect the last lines of a process that ended.
+            if let Ok(Some(_)) = c.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let lines = self.errors.lock().map(|e| e.join(" ")).unwrap_or_default();
+        if lines.is_empty() {
+            "no message".into()
+        } else {
+            lines
+        }
+    }
+
+    /// `Some(Ok(output))` or `Some(Err(..))` once the process has ended, `None` while it runs.
+    fn poll(&mut self) -> Option<anyhow::Result<RoleOutput>> {
+        let child = self.child.as_mut()?;
+        let status = match child.try_wait() {
+            Ok(Some(status)) => status,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(anyhow::Error::new(e).context(format!("waiting for the {} process", self.role.name())))),
+        };
+        self.child = None;
+        let out = self.stdout.take().map(|h| h.join());
+        if !status.success() {
+            return Some(Err(anyhow::anyhow!("the {} process failed ({status}): {}", self.role.name(), self.error_text())));
+        }
+        let text = match out {
+            Some(Ok(Ok(text))) => text,
+            _ => return Some(Err(anyhow::anyhow!("the {} process's output could not be read", self.role.name()))),
+        };
+        Some(serde_json::from_str(text.trim()).with_context(|| format!("the {} process's report", self.role.name())))
+    }
+}
+
+/// Runs the three roles as child processes of this one over loopback TLS and returns the
+/// inspectorate's view plus the log. `common` are the `veil demo` options every role
+/// repeats (they rebuild their own inputs from the data: the operator its readings, the
+/// inspectorate its monitor). If a role fails, the others are stopped and its error returned.
+pub fn run(job: &Job, common: &[String], progress: &ProgressBar) -> anyhow::Result<Outcome> {
     let t_setup = Instant::now();
     let pki_dir = tempfile::tempdir().context("creating a temporary directory for the demo's CA")?;
     pki::create_local(pki_dir.path(), &[OPERATOR, INSPECTORATE, SERVER])?;
-    let ids = [OPERATOR, INSPECTORATE, SERVER].map(|n| Identity::load(pki_dir.path(), n));
-    let [op_id, insp_id, srv_id] = ids;
-    let (op_id, insp_id, srv_id) = (op_id?, insp_id?, srv_id?);
-    let loopback: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let op_listener = Listener::bind(loopback, &op_id)?;
-    let insp_listener = Listener::bind(loopback, &insp_id)?;
-    let (op_addr, insp_addr) = (op_listener.local_addr(), insp_listener.local_addr());
-    let config = ChannelConfig::new(job.params.fingerprint()).with_timeout(job.timeout);
+    let epoch_ms = job.epoch.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis().to_string();
+    let mut common = common.to_vec();
+    common.extend(["--pki".into(), pki_dir.path().display().to_string(), "--epoch-ms".into(), epoch_ms]);
     let setup_ms = t_setup.elapsed().as_secs_f64() * 1e3;
 
     let t_run = Instant::now();
-    let (op_res, insp_res, srv_res) = std::thread::scope(|s| {
-        let op = s.spawn(|| operator(&job, &readings, &op_listener, &config));
-        let insp = s.spawn(|| inspectorate(&job, &model, &insp_listener, op_addr, &insp_id, &config));
-        let srv = s.spawn(|| server(&job, op_addr, insp_addr, &srv_id, &config));
-        (join(op, OPERATOR), join(insp, INSPECTORATE), join(srv, SERVER))
-    });
-    let protocol_ms = t_run.elapsed().as_secs_f64() * 1e3;
-    let op_res = op_res.and_then(|r| r.context("operator"));
-    let insp_res = insp_res.and_then(|r| r.context("inspectorate"));
-    let srv_res = srv_res.and_then(|r| r.context("server"));
-    let (op_res, InspectorateResult { role: insp_res, scores, key_id }, srv_res) = match (op_res, insp_res, srv_res) {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        (a, b, c) => {
-            let errors: Vec<String> = [a.err(), b.err(), c.err()].into_iter().flatten().map(|e| format!("{e:#}")).collect();
-            bail!("the secure-monitoring run failed: {}", errors.join("; "));
+    let (op, op_addr) = RoleProcess::start(Role::Operator, &common, &[], progress, job.timeout)?;
+    let op_addr = op_addr.context("no operator address")?;
+    let (insp, insp_addr) =
+        RoleProcess::start(Role::Inspectorate, &common, &["--operator-addr".into(), op_addr.to_string()], progress, job.timeout)?;
+    let insp_addr = insp_addr.context("no inspectorate address")?;
+    let server_links = ["--operator-addr".into(), op_addr.to_string(), "--inspectorate-addr".into(), insp_addr.to_string()];
+    let (srv, _) = RoleProcess::start(Role::Server, &common, &server_links, progress, job.timeout)?;
+    let mut procs = [op, insp, srv];
+    let mut outputs: [Option<RoleOutput>; 3] = [None, None, None];
+    // Each role bounds its own waits by the timeout; this bound only catches a role that hangs
+    // outside a wait.
+    let deadline = Instant::now() + 4 * job.timeout + Duration::from_secs(60);
+    while outputs.iter().any(Option::is_none) {
+        for (p, out) in procs.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match p.poll() {
+                    Some(Ok(o)) => *out = Some(o),
+                    // Dropping `procs` stops the other roles.
+                    Some(Err(e)) => return Err(e.context("the secure-monitoring run failed")),
+                    None => {}
+                }
+            }
         }
-    };
+        if Instant::now() > deadline {
+            bail!("the secure-monitoring run did not finish within {:?}", deadline.duration_since(t_run));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let protocol_ms = t_run.elapsed().as_secs_f64() * 1e3;
+    let [Some(op), Some(insp), Some(srv)] = outputs else { bail!("a role ended without a report") };
+    let (scores, key_id) = (insp.scores.clone(), insp.key_id.clone());
     let mut steps = Vec::new();
     let mut links = Vec::new();
-    for r in [op_res, insp_res, srv_res] {
+    for r in [op, insp, srv] {
         steps.extend(r.steps);
         links.extend(r.links);
     }
