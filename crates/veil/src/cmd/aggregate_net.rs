@@ -50,25 +50,21 @@
 //! addr = "127.0.0.1:7003"
 //! ```
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use veil_channel::{Channel, ChannelConfig, ChannelError, LinkStats};
+use veil_channel::Channel;
 
-use super::link::{collective_keys, exchange, recv, send, take};
+use super::link::{collective_keys, exchange, recv, send, take, Link, Mesh};
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, PublicKey, RelinearizationKey, Scale};
 use veil_he::train::{LogRegTrainConfig, Refresher};
 use veil_he::HeError;
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::refresh::{Refresh, RefreshSecurity, RefreshShare};
 use veil_threshold::{merge, public_key_digest, DecryptionShare, Digest, PartyId, SecretShare, Session, Smudging};
-use veil_transport::file::FileChannel;
-use veil_transport::mesh::{establish, PeerSpec};
-use veil_transport::{Identity, TlsChannel};
 
 use super::stats::{self, Statistics};
 
@@ -96,13 +92,6 @@ pub fn task(path: &Path) -> anyhow::Result<Task> {
     Ok(t.task)
 }
 
-#[derive(Debug, Deserialize)]
-struct Endpoint {
-    name: String,
-    /// Listening address (TLS links; not needed with a mailbox).
-    addr: Option<SocketAddr>,
-}
-
 /// Training options of the job (`[train]`); the optional ones default to
 /// `LogRegTrainConfig::new`'s.
 #[derive(Clone, Debug, Deserialize)]
@@ -114,83 +103,31 @@ struct TrainSpec {
     log2_logit_bound: Option<u32>,
 }
 
-fn default_timeout() -> u64 {
-    60
-}
-
 #[derive(Debug, Deserialize)]
 struct AggregateJob {
     preset: String,
-    /// CA and certificates of the TLS links.
-    certs: Option<PathBuf>,
-    /// A directory used as a mailbox instead of TLS links (air-gapped sites).
-    mailbox: Option<PathBuf>,
-    #[serde(default = "default_timeout")]
-    timeout_secs: u64,
     width: usize,
     train: Option<TrainSpec>,
-    parties: Vec<Endpoint>,
-    server: Endpoint,
+    #[serde(flatten)]
+    mesh: Mesh,
 }
 
 impl AggregateJob {
     fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading job {}", path.display()))?;
         let job: Self = toml::from_str(&text).with_context(|| format!("parsing job {}", path.display()))?;
-        if job.parties.len() != 2 {
-            bail!("secure aggregation needs exactly two [[parties]] (A, B), got {}", job.parties.len());
-        }
+        job.mesh.validate("secure aggregation", "A, B")?;
         if !job.width.is_power_of_two() {
             bail!("width must be a power of two, got {}", job.width);
         }
         if job.train.as_ref().is_some_and(|t| t.iterations == 0) {
             bail!("[train] needs iterations >= 1");
         }
-        if job.certs.is_some() == job.mailbox.is_some() {
-            bail!("give either `certs` (TLS links) or `mailbox` (a directory of files), not both or neither");
-        }
-        if job.certs.is_some() && job.parties.iter().chain([&job.server]).any(|e| e.addr.is_none()) {
-            bail!("TLS links need an `addr` for every party and the server");
-        }
         Ok(job)
     }
 
     fn params(&self) -> anyhow::Result<Arc<Parameters>> {
         super::threshold::preset_params(&self.preset)
-    }
-
-    fn name(&self, member: usize) -> String {
-        self.parties.get(member).unwrap_or(&self.server).name.clone()
-    }
-
-    /// Connects mesh member `me` (0: A, 1: B, 2: server) to the others: TLS links, or a file
-    /// mailbox per pair of members in the job's `mailbox` directory.
-    fn connect(&self, me: usize, params: &Parameters) -> anyhow::Result<Vec<Option<Link>>> {
-        let config = ChannelConfig::new(params.fingerprint()).with_timeout(Duration::from_secs(self.timeout_secs));
-        let members: Vec<&Endpoint> = self.parties.iter().chain(std::iter::once(&self.server)).collect();
-        if let Some(dir) = &self.mailbox {
-            let my_name = &members[me].name;
-            return members
-                .iter()
-                .enumerate()
-                .map(|(id, e)| {
-                    if id == me {
-                        return Ok(None);
-                    }
-                    let ch = FileChannel::open(dir, my_name, &e.name, config.clone())
-                        .with_context(|| format!("opening the mailbox to {}", e.name))?;
-                    Ok(Some(Link::File(ch)))
-                })
-                .collect();
-        }
-        let certs = self.certs.as_ref().context("no `certs` for the TLS links")?;
-        let mesh = members
-            .iter()
-            .enumerate()
-            .map(|(id, e)| Ok(PeerSpec { id, name: e.name.clone(), addr: e.addr.with_context(|| format!("no addr for {}", e.name))? }))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let identity = Identity::load(certs, &mesh[me].name)?;
-        Ok(establish(me, &mesh, &identity, config)?.into_iter().map(|c| c.map(|c| Link::Tls(Box::new(c)))).collect())
     }
 
     /// The trainer's configuration for `rows` rows of `features` features.
@@ -216,59 +153,6 @@ fn job_steps(params: &Parameters, width: usize, features: usize, cfg: Option<&Lo
     steps.sort_unstable();
     steps.dedup();
     Ok(steps)
-}
-
-/// A link between two members of the job: TLS, or a file mailbox, which is closed (an end
-/// marker for the peer) when the link is dropped, on success or failure alike.
-enum Link {
-    Tls(Box<TlsChannel>),
-    File(FileChannel),
-}
-
-impl Link {
-    fn channel(&mut self) -> &mut dyn Channel {
-        match self {
-            Link::Tls(c) => c.as_mut(),
-            Link::File(c) => c,
-        }
-    }
-
-    fn channel_ref(&self) -> &dyn Channel {
-        match self {
-            Link::Tls(c) => c.as_ref(),
-            Link::File(c) => c,
-        }
-    }
-}
-
-impl Channel for Link {
-    fn send(&mut self, payload: &[u8]) -> Result<(), ChannelError> {
-        self.channel().send(payload)
-    }
-
-    fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<(), ChannelError> {
-        self.channel().recv_into(buf)
-    }
-
-    fn flush(&mut self) -> Result<(), ChannelError> {
-        self.channel().flush()
-    }
-
-    fn stats(&self) -> LinkStats {
-        self.channel_ref().stats()
-    }
-
-    fn peer(&self) -> &str {
-        self.channel_ref().peer()
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        if let Link::File(c) = self {
-            let _ = c.close();
-        }
-    }
 }
 
 /// Several byte strings as one message: `count u32 | (length u64 | bytes)*`.
@@ -403,11 +287,11 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
     let params = job.params()?;
     let me = PartyId(party);
     let first = index == 0;
-    let (peer_name, server_name) = (job.name(1 - index), job.name(2));
+    let (peer_name, server_name) = (job.mesh.name(1 - index), job.mesh.name(2));
     let (rows, labels) = read_rows(input)?;
     let features = rows[0].len();
     stats::check(&params, job.width, features)?;
-    let mut channels = job.connect(index, &params)?;
+    let mut channels = job.mesh.connect(index, &params)?;
     let mut peer = take(&mut channels, 1 - index, &peer_name)?;
     let mut srv = take(&mut channels, 2, &server_name)?;
     eprintln!("[party {party}] connected");
@@ -589,8 +473,8 @@ impl Refresher for NetRefresher<'_> {
 pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let job = AggregateJob::load(job_path)?;
     let params = job.params()?;
-    let mut channels = job.connect(2, &params)?;
-    let (a_name, b_name) = (job.name(0), job.name(1));
+    let mut channels = job.mesh.connect(2, &params)?;
+    let (a_name, b_name) = (job.mesh.name(0), job.mesh.name(1));
     let mut a = take(&mut channels, 0, &a_name)?;
     let mut b = take(&mut channels, 1, &b_name)?;
     eprintln!("[server] connected");

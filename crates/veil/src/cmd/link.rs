@@ -1,13 +1,159 @@
-//! The two-party plumbing that the networked workflows (`party.rs`, `aggregate_net.rs`) share:
-//! named sends and receives whose errors say what was awaited from whom, the ordered exchange of
-//! one message each way, and the collective key generation of two parties over their link.
+//! The plumbing that the networked workflows (`party.rs`, `aggregate_net.rs`) share: the job
+//! file's description of its members and how they reach each other ([`Mesh`]: TLS links or a
+//! file mailbox), named sends and receives whose errors say what was awaited from whom, the
+//! ordered exchange of one message each way, and the collective key generation of two parties
+//! over their link.
 
-use anyhow::Context;
-use veil_channel::Channel;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use veil_channel::{Channel, ChannelConfig, ChannelError, LinkStats};
+use veil_ckks::Parameters;
 use veil_ckks::{GaloisKeys, PublicKey, RelinearizationKey};
 use veil_math::sampler::Prng;
 use veil_threshold::round::{GaloisRound, PublicKeyRound, RelinRound1, RelinRound2, Round};
 use veil_threshold::{public_key_digest, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share};
+use veil_transport::file::FileChannel;
+use veil_transport::mesh::{establish, PeerSpec};
+use veil_transport::{Identity, TlsChannel};
+
+/// One member of a job: its certificate name, and where it listens (TLS links only).
+#[derive(Debug, Deserialize)]
+pub struct Member {
+    pub name: String,
+    /// Listening address (TLS links; not needed with a mailbox).
+    pub addr: Option<SocketAddr>,
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+/// The members of a two-party job (`[[parties]]` A and B, `[server]`) and how they reach each
+/// other: mutually authenticated TLS (`certs`, an `addr` for everyone) or a directory used as
+/// a mailbox (`mailbox`, for air-gapped sites), with `timeout_secs` on every wait.
+#[derive(Debug, Deserialize)]
+pub struct Mesh {
+    /// CA and certificates of the TLS links.
+    pub certs: Option<PathBuf>,
+    /// A directory used as a mailbox instead of TLS links.
+    pub mailbox: Option<PathBuf>,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    pub parties: Vec<Member>,
+    pub server: Member,
+}
+
+impl Mesh {
+    /// Checks the shape: two parties (`roles` names them in errors), exactly one way of
+    /// linking, and an address for everyone on TLS.
+    pub fn validate(&self, workflow: &str, roles: &str) -> anyhow::Result<()> {
+        if self.parties.len() != 2 {
+            bail!("{workflow} needs exactly two [[parties]] ({roles}), got {}", self.parties.len());
+        }
+        if self.certs.is_some() == self.mailbox.is_some() {
+            bail!("give either `certs` (TLS links) or `mailbox` (a directory of files), not both or neither");
+        }
+        if self.certs.is_some() && self.parties.iter().chain([&self.server]).any(|e| e.addr.is_none()) {
+            bail!("TLS links need an `addr` for every party and the server");
+        }
+        if self.timeout_secs == 0 {
+            bail!("timeout_secs must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The name of member `member` (0: A, 1: B, 2: the server).
+    pub fn name(&self, member: usize) -> String {
+        self.parties.get(member).unwrap_or(&self.server).name.clone()
+    }
+
+    /// Connects member `me` (0: A, 1: B, 2: server) to the others: TLS links, or a file mailbox
+    /// per pair of members in the `mailbox` directory.
+    pub fn connect(&self, me: usize, params: &Parameters) -> anyhow::Result<Vec<Option<Link>>> {
+        let config = ChannelConfig::new(params.fingerprint()).with_timeout(Duration::from_secs(self.timeout_secs));
+        let members: Vec<&Member> = self.parties.iter().chain(std::iter::once(&self.server)).collect();
+        if let Some(dir) = &self.mailbox {
+            let my_name = &members[me].name;
+            return members
+                .iter()
+                .enumerate()
+                .map(|(id, e)| {
+                    if id == me {
+                        return Ok(None);
+                    }
+                    let ch = FileChannel::open(dir, my_name, &e.name, config.clone())
+                        .with_context(|| format!("opening the mailbox to {}", e.name))?;
+                    Ok(Some(Link::File(ch)))
+                })
+                .collect();
+        }
+        let certs = self.certs.as_ref().context("no `certs` for the TLS links")?;
+        let mesh = members
+            .iter()
+            .enumerate()
+            .map(|(id, e)| Ok(PeerSpec { id, name: e.name.clone(), addr: e.addr.with_context(|| format!("no addr for {}", e.name))? }))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let identity = Identity::load(certs, &mesh[me].name)?;
+        Ok(establish(me, &mesh, &identity, config)?.into_iter().map(|c| c.map(|c| Link::Tls(Box::new(c)))).collect())
+    }
+}
+
+/// A link between two members of the job: TLS, or a file mailbox, which is closed (an end
+/// marker for the peer) when the link is dropped, on success or failure alike.
+pub enum Link {
+    Tls(Box<TlsChannel>),
+    File(FileChannel),
+}
+
+impl Link {
+    fn channel(&mut self) -> &mut dyn Channel {
+        match self {
+            Link::Tls(c) => c.as_mut(),
+            Link::File(c) => c,
+        }
+    }
+
+    fn channel_ref(&self) -> &dyn Channel {
+        match self {
+            Link::Tls(c) => c.as_ref(),
+            Link::File(c) => c,
+        }
+    }
+}
+
+impl Channel for Link {
+    fn send(&mut self, payload: &[u8]) -> Result<(), ChannelError> {
+        self.channel().send(payload)
+    }
+
+    fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<(), ChannelError> {
+        self.channel().recv_into(buf)
+    }
+
+    fn flush(&mut self) -> Result<(), ChannelError> {
+        self.channel().flush()
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.channel_ref().stats()
+    }
+
+    fn peer(&self) -> &str {
+        self.channel_ref().peer()
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Link::File(c) = self {
+            let _ = c.close();
+        }
+    }
+}
 
 /// Takes the link to member `id` out of the mesh.
 pub fn take<T>(links: &mut [Option<T>], id: usize, name: &str) -> anyhow::Result<T> {

@@ -1,5 +1,6 @@
 //! `veil threshold party` and `veil threshold server`: secure inference between separate
-//! processes over mutually authenticated TLS, from a small TOML job file.
+//! processes over mutually authenticated TLS (or a file mailbox, for air-gapped sites), from a
+//! small TOML job file.
 //!
 //! The data owner A (first `[[parties]]` entry, threshold party 1) and the model owner B
 //! (second entry, party 2) run the collective key generation together (A draws the CRS seed and
@@ -16,8 +17,9 @@
 //!
 //! ```toml
 //! preset = "n16384_l6_sec128"
-//! certs = "pki"            # CA and party certificates (`veil certs init`)
-//! timeout_secs = 30
+//! certs = "pki"            # CA and party certificates (`veil certs init`),
+//!                          # or mailbox = "DIR" (files moved by courier; no addr needed)
+//! timeout_secs = 30        # default 60
 //! width = 32               # slots per row (a power of two)
 //! count = 100              # rows A wants scored
 //! model = "lr"             # or "mlp" (default "lr")
@@ -33,42 +35,29 @@
 //! addr = "127.0.0.1:7003"
 //! ```
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use veil_channel::{Channel, ChannelConfig};
+use veil_channel::Channel;
 
-use super::link::{collective_keys, recv, send, take};
+use super::link::{collective_keys, recv, send, take, Mesh};
 use super::threshold::rotation_steps;
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, RelinearizationKey};
 use veil_he::infer::ModelShape;
 use veil_math::sampler::{Prng, Seed};
 use veil_threshold::{merge, public_key_digest, DecryptionShare, PartyId, Session, Smudging};
-use veil_transport::mesh::{establish, PeerSpec};
-use veil_transport::{Identity, TlsChannel};
-
-/// One endpoint of the job.
-#[derive(Debug, Deserialize)]
-pub struct Endpoint {
-    pub name: String,
-    pub addr: SocketAddr,
-}
 
 /// The job file.
 #[derive(Debug, Deserialize)]
 pub struct Job {
     pub preset: String,
-    pub certs: PathBuf,
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
     pub width: usize,
     pub count: usize,
-    pub parties: Vec<Endpoint>,
-    pub server: Endpoint,
+    /// The members and their links (TLS or a mailbox).
+    #[serde(flatten)]
+    pub mesh: Mesh,
     /// What B serves: logistic-regression weights (default) or a veil-ml MLP.
     #[serde(default)]
     pub model: ModelKind,
@@ -88,17 +77,11 @@ pub enum ModelKind {
     Mlp,
 }
 
-fn default_timeout() -> u64 {
-    30
-}
-
 impl Job {
     fn load(path: &Path) -> anyhow::Result<Job> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading job {}", path.display()))?;
         let job: Job = toml::from_str(&text).with_context(|| format!("parsing job {}", path.display()))?;
-        if job.parties.len() != 2 {
-            bail!("secure inference needs exactly two [[parties]] (data owner, model owner), got {}", job.parties.len());
-        }
+        job.mesh.validate("secure inference", "data owner, model owner")?;
         if !job.width.is_power_of_two() {
             bail!("width must be a power of two, got {}", job.width);
         }
@@ -107,23 +90,6 @@ impl Job {
 
     fn params(&self) -> anyhow::Result<Arc<Parameters>> {
         super::threshold::preset_params(&self.preset)
-    }
-
-    fn mesh(&self) -> Vec<PeerSpec> {
-        self.parties
-            .iter()
-            .chain(std::iter::once(&self.server))
-            .enumerate()
-            .map(|(id, e)| PeerSpec { id, name: e.name.clone(), addr: e.addr })
-            .collect()
-    }
-
-    /// Connects mesh member `me` (0: A, 1: B, 2: server) to the others.
-    fn connect(&self, me: usize, params: &Parameters) -> anyhow::Result<Vec<Option<TlsChannel>>> {
-        let mesh = self.mesh();
-        let identity = Identity::load(&self.certs, &mesh[me].name)?;
-        let config = ChannelConfig::new(params.fingerprint()).with_timeout(Duration::from_secs(self.timeout_secs));
-        Ok(establish(me, &mesh, &identity, config)?)
     }
 }
 
@@ -162,14 +128,14 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
     let job = Job::load(job_path)?;
     let params = job.params()?;
     let me = PartyId(index as u32 + 1);
-    let (peer_name, server_name) = (job.parties[1 - index].name.clone(), job.server.name.clone());
+    let (peer_name, server_name) = (job.mesh.name(1 - index), job.mesh.name(2));
     let mlp = job.model == ModelKind::Mlp;
     if mlp && sigmoid {
         bail!("--sigmoid is for logistic regression; an MLP's own final activation is applied");
     }
     let (rows, model) =
         if mlp && index == 1 { (Vec::new(), Some(super::secure_infer::load_model(input)?)) } else { (read_csv(input)?, None) };
-    let mut channels = job.connect(index, &params)?;
+    let mut channels = job.mesh.connect(index, &params)?;
     let mut peer = take(&mut channels, 1 - index, &peer_name)?;
     let mut srv = take(&mut channels, 2, &server_name)?;
     eprintln!("[party {}] connected", me.0);
@@ -244,8 +210,8 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
 pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let job = Job::load(job_path)?;
     let params = job.params()?;
-    let mut channels = job.connect(2, &params)?;
-    let (a_name, b_name) = (job.parties[0].name.clone(), job.parties[1].name.clone());
+    let mut channels = job.mesh.connect(2, &params)?;
+    let (a_name, b_name) = (job.mesh.name(0), job.mesh.name(1));
     let mut a = take(&mut channels, 0, &a_name)?;
     let mut b = take(&mut channels, 1, &b_name)?;
     eprintln!("[server] connected");

@@ -75,11 +75,12 @@ An MLP instead (B: a veil-ml model file; same keys; A's rows hold only the model
   veil threshold merge ... --ct job/r.ct --shares job/b.share --model job/m.enc --count 100 --json
 Over the network: `veil threshold server --job job.toml` and `veil threshold party --job job.toml
 --party 1|2 --input FILE` (job: preset, certs, timeout_secs, width, count, [[parties]], [server]).
+With `mailbox = \"DIR\"` instead of `certs` (no addr needed), the three processes exchange files
+in DIR (air-gapped sites), for every task.
 With `task = \"aggregate\"` in the job (and an optional [train] table: iterations, learning_rate),
 each party's FILE holds its rows (features, then a 0/1 label); the server computes count, mean,
 variance and covariance and trains a logistic regression on the encrypted rows (collective
-refreshes over the links); both parties print the same JSON {statistics, weights}. With
-`mailbox = \"DIR\"` instead of `certs`, the three processes exchange files in DIR (air-gapped).
+refreshes over the links); both parties print the same JSON {statistics, weights}.
 t-out-of-N (init --parties 3 --threshold 2, keys as above; ... = --session S --dir job):
   veil threshold reshare-deal    ... --party I --out out-I   (each party I; send the file
                                  out-I/party-I.to-J.subshare to party J confidentially)
