@@ -33,4 +33,10 @@ pub enum HeError {
     /// A refresher returned something other than a top-level ciphertext of the input's scale.
     #[error("collective refresh returned an unusable ciphertext: {reason}")]
     BadRefresh { reason: String },
+    /// The refresher itself failed, e.g. a party's link broke or timed out mid-refresh.
+    #[error("the collective refresh failed")]
+    RefreshFailed {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }

@@ -67,7 +67,9 @@ pub trait Refresher {
     /// refresh needs room: `veil_threshold::RefreshSecurity::min_level`).
     fn min_level(&self, scale: Scale, log2_bound: u32) -> Result<Level, HeError>;
 
-    /// Refreshes `ct` (slots declared within `±2^log2_bound`) to the top level, same scale.
+    /// Refreshes `ct` (slots declared within `±2^log2_bound`) to the top level, same scale. A
+    /// failure of the refresher's own (a link, a peer) is [`HeError::RefreshFailed`]; the
+    /// trainer stops and passes it on.
     fn refresh(&mut self, ct: &Ciphertext, log2_bound: u32) -> Result<Ciphertext, HeError>;
 }
 

@@ -423,14 +423,13 @@ fn add_chunks(eval: &Evaluator, a: Vec<Ciphertext>, b: Vec<Ciphertext>) -> anyho
 }
 
 /// The server's collective refresh: the weights go to both parties, their refresh shares come
-/// back over the TLS links, the server finalises. Transport failures are kept in `failure`
-/// (the trainer's error type cannot carry them) and reported in their place.
+/// back over the links, the server finalises. A failure (a link, a share) reaches the trainer's
+/// caller as [`HeError::RefreshFailed`] with the cause attached.
 struct NetRefresher<'a> {
     session: &'a Session,
     key: Digest,
     links: [(&'a mut Link, String); 2],
     nonce: u64,
-    failure: Option<anyhow::Error>,
 }
 
 impl NetRefresher<'_> {
@@ -460,11 +459,7 @@ impl Refresher for NetRefresher<'_> {
     }
 
     fn refresh(&mut self, ct: &Ciphertext, log2_bound: u32) -> Result<Ciphertext, HeError> {
-        self.round(ct, log2_bound).map_err(|e| {
-            let reason = format!("collective refresh failed: {e:#}");
-            self.failure = Some(e);
-            HeError::InvalidConfig { reason }
-        })
+        self.round(ct, log2_bound).map_err(|e| HeError::RefreshFailed { source: e.into() })
     }
 }
 
@@ -523,17 +518,15 @@ pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
         return Ok(());
     };
     let total = cfg.iterations;
-    let mut refresher =
-        NetRefresher { session: &session, key, links: [(&mut a, a_name.clone()), (&mut b, b_name.clone())], nonce: 0, failure: None };
+    let mut refresher = NetRefresher { session: &session, key, links: [(&mut a, a_name.clone()), (&mut b, b_name.clone())], nonce: 0 };
     let t = Instant::now();
     let mut progress = |done: usize| eprintln!("[server] training iteration {done}/{total} ({:.2} s)", t.elapsed().as_secs_f64());
     let trained = veil_he::train::train_logistic_regression(&eval, &rlk, &gks, &x, &y, &cfg, &mut refresher, &mut progress);
-    let failure = refresher.failure.take();
     let refreshes = refresher.nonce;
-    let weights = match (trained, failure) {
-        (Ok(w), _) => w,
-        (Err(_), Some(net)) => return Err(net.context("training stopped")),
-        (Err(e), None) => return Err(anyhow::Error::new(e).context("training failed")),
+    let weights = match trained {
+        Ok(w) => w,
+        Err(e @ HeError::RefreshFailed { .. }) => return Err(anyhow::Error::new(e).context("training stopped")),
+        Err(e) => return Err(anyhow::Error::new(e).context("training failed")),
     };
     let mut msg = vec![MSG_MODEL];
     msg.extend_from_slice(&weights.to_bytes(&params));
