@@ -28,7 +28,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Secure process monitoring on real plant data (Tennessee Eastman): the operator's readings,
-    /// the inspectorate's PCA monitor, a server, threshold CKKS over TLS; checked against plaintext.
+    /// the inspectorate's PCA monitor and a server, three processes, threshold CKKS over TLS;
+    /// checked against plaintext.
     Demo(cmd::demo::DemoArgs),
     /// Secret-sharing MPC between processes: 2 parties + dealer or 3 parties replicated,
     /// with data providers and a result receiver (`--local` runs every role on this machine).
