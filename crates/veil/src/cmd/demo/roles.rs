@@ -461,6 +461,8 @@ struct RoleProcess {
     stdout: Option<std::thread::JoinHandle<std::io::Result<String>>>,
     /// Its standard error lines other than steps and the address: the error, if it fails.
     errors: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The thread reading its standard error (ends at the end of the stream).
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for RoleProcess {
@@ -493,7 +495,7 @@ impl RoleProcess {
             .spawn()
             .with_context(|| format!("starting the {} process", role.name()))?;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let mut process = RoleProcess { role, child: Some(child), stdout: None, errors: Arc::default() };
+        let mut process = RoleProcess { role, child: Some(child), stdout: None, errors: Arc::default(), stderr_reader: None };
         let mut stdout = stdout.context("no standard output pipe")?;
         process.stdout = Some(std::thread::spawn(move || {
             let mut s = String::new();
@@ -502,7 +504,7 @@ impl RoleProcess {
         let stderr = stderr.context("no standard error pipe")?;
         let (addr_tx, addr_rx) = mpsc::channel();
         let (bar, errors) = (progress.clone(), process.errors.clone());
-        std::thread::spawn(move || {
+        process.stderr_reader = Some(std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix(LISTENING_PREFIX) {
                     let _ = addr_tx.send(addr.trim().to_string());
@@ -513,7 +515,7 @@ impl RoleProcess {
                     e.push(line);
                 }
             }
-        });
+        }));
         if role == Role::Server {
             return Ok((process, None));
         }
@@ -524,11 +526,15 @@ impl RoleProcess {
         Ok((process, Some(addr)))
     }
 
+    /// What the process said on standard error (all of it, once it has ended).
     fn error_text(&mut self) -> String {
-        if let Some(c) = self.child.as_mut() {
-            // Give the stderr reader a moment to collect the last lines of a process that ended.
-            if let Ok(Some(_)) = c.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
+        let ended = match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+            None => true,
+        };
+        if ended {
+            if let Some(reader) = self.stderr_reader.take() {
+                let _ = reader.join();
             }
         }
         let lines = self.errors.lock().map(|e| e.join(" ")).unwrap_or_default();
