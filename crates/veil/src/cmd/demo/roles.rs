@@ -537,7 +537,23 @@ impl RoleProcess {
                 let _ = reader.join();
             }
         }
-        let lines = self.errors.lock().map(|e| e.join(" ")).unwrap_or_default();
+        // The message, without the backtrace that RUST_BACKTRACE adds after it.
+        let lines = self
+            .errors
+            .lock()
+            .map(|e| {
+                // `Error: top` then `Caused by:` and the causes (numbered when several): one line.
+                let message: Vec<&str> = e
+                    .iter()
+                    .map(|l| l.trim())
+                    .take_while(|l| !l.starts_with("Stack backtrace:"))
+                    .filter(|l| !l.is_empty() && *l != "Caused by:")
+                    .map(|l| l.strip_prefix("Error: ").unwrap_or(l))
+                    .map(|l| l.split_once(": ").filter(|(n, _)| n.parse::<u32>().is_ok()).map_or(l, |(_, rest)| rest))
+                    .collect();
+                message.join(": ")
+            })
+            .unwrap_or_default();
         if lines.is_empty() {
             "no message".into()
         } else {
