@@ -56,9 +56,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use veil_channel::Channel;
 
-use super::link::{collective_keys, exchange, recv, send, take, Link, Mesh};
+use super::link::{collective_keys, exchange, recv, recv_seed, send, Link, Mesh};
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, PublicKey, RelinearizationKey, Scale};
 use veil_he::train::{LogRegTrainConfig, Refresher};
 use veil_he::HeError;
@@ -287,13 +286,10 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
     let params = job.params()?;
     let me = PartyId(party);
     let first = index == 0;
-    let (peer_name, server_name) = (job.mesh.name(1 - index), job.mesh.name(2));
     let (rows, labels) = read_rows(input)?;
     let features = rows[0].len();
     stats::check(&params, job.width, features)?;
-    let mut channels = job.mesh.connect(index, &params)?;
-    let mut peer = take(&mut channels, 1 - index, &peer_name)?;
-    let mut srv = take(&mut channels, 2, &server_name)?;
+    let [(mut peer, peer_name), (mut srv, server_name)] = job.mesh.connect_party(index, &params)?;
     eprintln!("[party {party}] connected");
     let started = Instant::now();
 
@@ -304,10 +300,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path) -> anyhow::Result<()
         send(&mut srv, &seed.0, &server_name, "CRS seed")?;
         seed
     } else {
-        let b = peer.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {peer_name}"))?;
-        let mut s = [0u8; 32];
-        s.copy_from_slice(&b);
-        Seed(s)
+        recv_seed(&mut peer, &peer_name)?
     };
     let mut counts = Vec::with_capacity(16);
     counts.extend_from_slice(&(rows.len() as u64).to_le_bytes());
@@ -468,16 +461,10 @@ impl Refresher for NetRefresher<'_> {
 pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let job = AggregateJob::load(job_path)?;
     let params = job.params()?;
-    let mut channels = job.mesh.connect(2, &params)?;
-    let (a_name, b_name) = (job.mesh.name(0), job.mesh.name(1));
-    let mut a = take(&mut channels, 0, &a_name)?;
-    let mut b = take(&mut channels, 1, &b_name)?;
+    let [(mut a, a_name), (mut b, b_name)] = job.mesh.connect_server(&params)?;
     eprintln!("[server] connected");
     let started = Instant::now();
-    let crs = a.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {a_name}"))?;
-    let mut seed = [0u8; 32];
-    seed.copy_from_slice(&crs);
-    let session = Session::new(&params, Seed(seed), &[PartyId(1), PartyId(2)])?;
+    let session = Session::new(&params, recv_seed(&mut a, &a_name)?, &[PartyId(1), PartyId(2)])?;
     let ca = recv(&mut a, &a_name, "row and feature counts")?;
     let cb = recv(&mut b, &b_name, "row and feature counts")?;
     let features = u64_at(&ca, 8, "counts")? as usize;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use veil_channel::{Channel, ChannelConfig, ChannelError, LinkStats};
 use veil_ckks::Parameters;
 use veil_ckks::{GaloisKeys, PublicKey, RelinearizationKey};
-use veil_math::sampler::Prng;
+use veil_math::sampler::{Prng, Seed};
 use veil_threshold::round::{GaloisRound, PublicKeyRound, RelinRound1, RelinRound2, Round};
 use veil_threshold::{public_key_digest, GaloisKeyGen, PartyId, PublicKeyGen, RelinKeyGen, SecretShare, Session, Share};
 use veil_transport::file::FileChannel;
@@ -100,6 +100,29 @@ impl Mesh {
         let identity = Identity::load(certs, &mesh[me].name)?;
         Ok(establish(me, &mesh, &identity, config)?.into_iter().map(|c| c.map(|c| Link::Tls(Box::new(c)))).collect())
     }
+
+    /// Connects party `index` (0: A, 1: B): its link to the other party and its link to the
+    /// server, each with the member's name.
+    pub fn connect_party(&self, index: usize, params: &Parameters) -> anyhow::Result<[(Link, String); 2]> {
+        let mut links = self.connect(index, params)?;
+        let (peer, server) = (self.name(1 - index), self.name(2));
+        Ok([(take(&mut links, 1 - index, &peer)?, peer), (take(&mut links, 2, &server)?, server)])
+    }
+
+    /// Connects the server: its links to A and to B, each with the member's name.
+    pub fn connect_server(&self, params: &Parameters) -> anyhow::Result<[(Link, String); 2]> {
+        let mut links = self.connect(2, params)?;
+        let (a, b) = (self.name(0), self.name(1));
+        Ok([(take(&mut links, 0, &a)?, a), (take(&mut links, 1, &b)?, b)])
+    }
+}
+
+/// Receives the session's 32-byte CRS seed from `from` (drawn by party A).
+pub fn recv_seed<C: Channel + ?Sized>(ch: &mut C, from: &str) -> anyhow::Result<Seed> {
+    let bytes = ch.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {from}"))?;
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&bytes);
+    Ok(Seed(seed))
 }
 
 /// A link between two members of the job: TLS, or a file mailbox, which is closed (an end
@@ -156,7 +179,7 @@ impl Drop for Link {
 }
 
 /// Takes the link to member `id` out of the mesh.
-pub fn take<T>(links: &mut [Option<T>], id: usize, name: &str) -> anyhow::Result<T> {
+fn take<T>(links: &mut [Option<T>], id: usize, name: &str) -> anyhow::Result<T> {
     links.get_mut(id).and_then(Option::take).with_context(|| format!("no link to {name}"))
 }
 

@@ -40,9 +40,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use veil_channel::Channel;
 
-use super::link::{collective_keys, recv, send, take, Mesh};
+use super::link::{collective_keys, recv, recv_seed, send, Mesh};
 use super::threshold::rotation_steps;
 use veil_ckks::{Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, RelinearizationKey};
 use veil_he::infer::ModelShape;
@@ -128,16 +127,13 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
     let job = Job::load(job_path)?;
     let params = job.params()?;
     let me = PartyId(index as u32 + 1);
-    let (peer_name, server_name) = (job.mesh.name(1 - index), job.mesh.name(2));
     let mlp = job.model == ModelKind::Mlp;
     if mlp && sigmoid {
         bail!("--sigmoid is for logistic regression; an MLP's own final activation is applied");
     }
     let (rows, model) =
         if mlp && index == 1 { (Vec::new(), Some(super::secure_infer::load_model(input)?)) } else { (read_csv(input)?, None) };
-    let mut channels = job.mesh.connect(index, &params)?;
-    let mut peer = take(&mut channels, 1 - index, &peer_name)?;
-    let mut srv = take(&mut channels, 2, &server_name)?;
+    let [(mut peer, peer_name), (mut srv, server_name)] = job.mesh.connect_party(index, &params)?;
     eprintln!("[party {}] connected", me.0);
     let first = index == 0;
     let crs = if first {
@@ -145,10 +141,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
         send(&mut peer, &seed.0, &peer_name, "CRS seed")?;
         seed
     } else {
-        let b = peer.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {peer_name}"))?;
-        let mut s = [0u8; 32];
-        s.copy_from_slice(&b);
-        Seed(s)
+        recv_seed(&mut peer, &peer_name)?
     };
     let session = Session::new(&params, crs, &[PartyId(1), PartyId(2)])?;
     let mut rng = Prng::from_os();
@@ -210,10 +203,7 @@ pub fn run_party(job_path: &Path, party: u32, input: &Path, sigmoid: bool) -> an
 pub fn run_server(job_path: &Path) -> anyhow::Result<()> {
     let job = Job::load(job_path)?;
     let params = job.params()?;
-    let mut channels = job.mesh.connect(2, &params)?;
-    let (a_name, b_name) = (job.mesh.name(0), job.mesh.name(1));
-    let mut a = take(&mut channels, 0, &a_name)?;
-    let mut b = take(&mut channels, 1, &b_name)?;
+    let [(mut a, a_name), (mut b, b_name)] = job.mesh.connect_server(&params)?;
     eprintln!("[server] connected");
     let rlk = RelinearizationKey::from_bytes(&params, &recv(&mut a, &a_name, "relinearisation key")?)?;
     let gks = GaloisKeys::from_bytes(&params, &recv(&mut a, &a_name, "rotation keys")?)?;

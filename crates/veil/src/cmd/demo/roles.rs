@@ -233,10 +233,8 @@ fn collective_keys(params: &Arc<Parameters>, peer: &mut TlsChannel, me: PartyId,
         send(peer, &seed.0, "CRS seed")?;
         seed
     } else {
-        let b = peer.recv_exact_len(32).with_context(|| format!("waiting for the CRS seed from {}", peer.peer()))?;
-        let mut s = [0u8; 32];
-        s.copy_from_slice(&b);
-        Seed(s)
+        let from = peer.peer().to_string();
+        crate::cmd::link::recv_seed(peer, &from)?
     };
     let session = Session::new(params, crs, &[PartyId(1), PartyId(2)])?;
     let mut share = SecretShare::generate(&session, me, rng)?;
