@@ -9,7 +9,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::{await_stderr_line, finish, free_ports, p, signal, spawn, Child};
+use support::{await_stderr_line, finish, mesh_toml, p, signal, spawn, Child};
 
 /// Statistics only: one level is enough.
 const PRESET: &str = "insecure_n2048_l4_dnum3";
@@ -46,22 +46,9 @@ fn setup_with(preset: &str, timeout_secs: u64, train: &str, mailbox: bool) -> Ne
     let held_x = take(&held.x, held.labels.len());
     let held_y = held.labels.iter().map(|&l| l as f64).collect();
     let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("pki");
-    std::fs::create_dir(&certs).unwrap();
-    veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
-    let ports = free_ports(3);
+    let mesh = mesh_toml(dir.path(), mailbox, timeout_secs);
     let job = dir.path().join("job.toml");
-    let link = if mailbox {
-        format!("mailbox = \"{}\"", dir.path().join("mailbox").display())
-    } else {
-        format!("certs = \"{}\"", certs.display())
-    };
-    let text = format!(
-        "task = \"aggregate\"\npreset = \"{preset}\"\n{link}\ntimeout_secs = {timeout_secs}\nwidth = {WIDTH}\n{train}\n\
-         [[parties]]\nname = \"party-a\"\naddr = \"127.0.0.1:{}\"\n[[parties]]\nname = \"party-b\"\naddr = \"127.0.0.1:{}\"\n\
-         [server]\nname = \"server\"\naddr = \"127.0.0.1:{}\"\n",
-        ports[0], ports[1], ports[2]
-    );
+    let text = format!("task = \"aggregate\"\npreset = \"{preset}\"\nwidth = {WIDTH}\n{}{train}\n{}", mesh.keys, mesh.members);
     std::fs::write(&job, text).unwrap();
     let csv = [dir.path().join("a.csv"), dir.path().join("b.csv")];
     for (path, range) in csv.iter().zip([0..A_ROWS, A_ROWS..TRAIN_ROWS]) {

@@ -193,48 +193,37 @@ fn network_job(timeout_secs: u64) -> Net {
     let rows: Vec<Vec<f64>> = (0..ROWS).map(|i| held.x.row(i).iter().copied().chain([1.0]).collect()).collect();
     let want: Vec<f64> = rows.iter().map(|r| r.iter().zip(&w).map(|(a, b)| a * b).sum()).collect();
     let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("pki");
-    std::fs::create_dir(&certs).unwrap();
-    veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
-    let ports = free_ports(3);
     let job = dir.path().join("job.toml");
-    let text = format!(
-        "preset = \"{PRESET}\"\ncerts = \"{}\"\ntimeout_secs = {timeout_secs}\nwidth = {WIDTH}\ncount = {ROWS}\n\
-         [[parties]]\nname = \"party-a\"\naddr = \"127.0.0.1:{}\"\n[[parties]]\nname = \"party-b\"\naddr = \"127.0.0.1:{}\"\n\
-         [server]\nname = \"server\"\naddr = \"127.0.0.1:{}\"\n",
-        certs.display(),
-        ports[0],
-        ports[1],
-        ports[2]
-    );
-    std::fs::write(&job, text).unwrap();
-    let mailbox = dir.path().join("mailbox");
-    std::fs::create_dir(&mailbox).unwrap();
-    let text = format!(
-        "preset = \"{PRESET}\"\nmailbox = \"{}\"\ntimeout_secs = {timeout_secs}\nwidth = {WIDTH}\ncount = {ROWS}\n\
-         [[parties]]\nname = \"party-a\"\n[[parties]]\nname = \"party-b\"\n[server]\nname = \"server\"\n",
-        mailbox.display()
-    );
-    std::fs::write(dir.path().join("mailbox-job.toml"), text).unwrap();
+    for (path, mailbox) in [(job.clone(), false), (dir.path().join("mailbox-job.toml"), true)] {
+        let mesh = mesh_toml(dir.path(), mailbox, timeout_secs);
+        let text = format!("preset = \"{PRESET}\"\nwidth = {WIDTH}\ncount = {ROWS}\n{}{}", mesh.keys, mesh.members);
+        std::fs::write(path, text).unwrap();
+    }
     let (a_csv, b_csv) = (dir.path().join("a.csv"), dir.path().join("w.csv"));
     write_csv(&a_csv, &rows);
     write_csv(&b_csv, std::slice::from_ref(&w));
     Net { _dir: dir, job, a_csv, b_csv, want }
 }
 
-/// Runs the server, B and A on `job` and checks that A alone prints the plaintext model's
-/// scores.
-fn run_networked_inference(net: &Net, job: &Path) {
+/// Runs the server, B (`b_input`) and A (`a_input`) on `job`; all three must succeed and only A
+/// print: returns A's standard output.
+fn run_three(job: &Path, a_input: &Path, b_input: &Path) -> String {
     let job = p(job);
     let server = spawn(&["threshold", "server", "--job", job]);
-    let b = spawn(&["threshold", "party", "--job", job, "--party", "2", "--input", p(&net.b_csv)]);
-    let a = spawn(&["threshold", "party", "--job", job, "--party", "1", "--input", p(&net.a_csv)]);
+    let b = spawn(&["threshold", "party", "--job", job, "--party", "2", "--input", p(b_input)]);
+    let a = spawn(&["threshold", "party", "--job", job, "--party", "1", "--input", p(a_input)]);
     let (ok_a, out, err_a) = finish(a, Duration::from_secs(300));
     assert!(ok_a, "party A failed: {err_a}");
     let (ok_b, out_b, err_b) = finish(b, Duration::from_secs(60));
     assert!(ok_b && out_b.trim().is_empty(), "party B failed or printed: {err_b} {out_b}");
     let (ok_s, out_s, err_s) = finish(server, Duration::from_secs(60));
     assert!(ok_s && out_s.trim().is_empty(), "server failed or printed: {err_s} {out_s}");
+    out
+}
+
+/// The networked inference on `job`: A alone prints the plaintext model's scores.
+fn run_networked_inference(net: &Net, job: &Path) {
+    let out = run_three(job, &net.a_csv, &net.b_csv);
     let got: Vec<f64> = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(got.len(), ROWS);
     for (i, (g, e)) in got.iter().zip(&net.want).enumerate() {
@@ -527,33 +516,15 @@ fn mlp_secure_inference_over_tls() {
     const COUNT: usize = 64;
     let case = mlp_case(COUNT);
     let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("pki");
-    std::fs::create_dir(&certs).unwrap();
-    veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
-    let ports = free_ports(3);
+    let mesh = mesh_toml(dir.path(), false, 120);
     let job = dir.path().join("job.toml");
     let text = format!(
-        "preset = \"n16384_l6_sec128\"\ncerts = \"{}\"\ntimeout_secs = 120\nwidth = 32\ncount = {COUNT}\nmodel = \"mlp\"\npacking = \"row-sum\"\n\
-         [[parties]]\nname = \"party-a\"\naddr = \"127.0.0.1:{}\"\n[[parties]]\nname = \"party-b\"\naddr = \"127.0.0.1:{}\"\n\
-         [server]\nname = \"server\"\naddr = \"127.0.0.1:{}\"\n",
-        certs.display(),
-        ports[0],
-        ports[1],
-        ports[2]
+        "preset = \"n16384_l6_sec128\"\nwidth = 32\ncount = {COUNT}\nmodel = \"mlp\"\npacking = \"row-sum\"\n{}{}",
+        mesh.keys, mesh.members
     );
     std::fs::write(&job, text).unwrap();
     let a_csv = dir.path().join("rows.csv");
     write_csv(&a_csv, &case.rows);
-    let job = p(&job);
-    let server = spawn(&["threshold", "server", "--job", job]);
-    let b = spawn(&["threshold", "party", "--job", job, "--party", "2", "--input", p(&case.model_path)]);
-    let a = spawn(&["threshold", "party", "--job", job, "--party", "1", "--input", p(&a_csv)]);
-    let (ok_a, out, err_a) = finish(a, Duration::from_secs(300));
-    assert!(ok_a, "party A failed: {err_a}");
-    let (ok_b, out_b, err_b) = finish(b, Duration::from_secs(60));
-    assert!(ok_b, "party B failed: {err_b}");
-    assert!(out_b.trim().is_empty(), "B printed a result: {out_b}");
-    let (ok_s, _, err_s) = finish(server, Duration::from_secs(60));
-    assert!(ok_s, "server failed: {err_s}");
+    let out = run_three(&job, &a_csv, &case.model_path);
     check_mlp_outputs(&case, &out);
 }

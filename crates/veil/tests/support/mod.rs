@@ -43,6 +43,39 @@ pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// How the members of a three-process job (`party-a`, `party-b`, `server`) reach each other, as
+/// job-file TOML: `keys` are top-level keys (they go before the job's own tables), `members`
+/// the member tables (last).
+pub struct MeshToml {
+    pub keys: String,
+    pub members: String,
+}
+
+/// [`MeshToml`] for TLS links (a fresh CA in `dir/pki`, free loopback ports) or, with
+/// `mailbox`, for the mailbox directory `dir/mailbox`; every wait bounded by `timeout_secs`.
+pub fn mesh_toml(dir: &Path, mailbox: bool, timeout_secs: u64) -> MeshToml {
+    if mailbox {
+        let mailbox = dir.join("mailbox");
+        std::fs::create_dir_all(&mailbox).unwrap();
+        return MeshToml {
+            keys: format!("mailbox = \"{}\"\ntimeout_secs = {timeout_secs}\n", mailbox.display()),
+            members: "[[parties]]\nname = \"party-a\"\n[[parties]]\nname = \"party-b\"\n[server]\nname = \"server\"\n".into(),
+        };
+    }
+    let certs = dir.join("pki");
+    std::fs::create_dir_all(&certs).unwrap();
+    veil_transport::pki::create_local(&certs, &["party-a", "party-b", "server"]).unwrap();
+    let ports = free_ports(3);
+    MeshToml {
+        keys: format!("certs = \"{}\"\ntimeout_secs = {timeout_secs}\n", certs.display()),
+        members: format!(
+            "[[parties]]\nname = \"party-a\"\naddr = \"127.0.0.1:{}\"\n[[parties]]\nname = \"party-b\"\naddr = \"127.0.0.1:{}\"\n\
+             [server]\nname = \"server\"\naddr = \"127.0.0.1:{}\"\n",
+            ports[0], ports[1], ports[2]
+        ),
+    }
+}
+
 /// `n` free loopback ports (bound and released; the children bind them right after).
 pub fn free_ports(n: usize) -> Vec<u16> {
     let ls: Vec<std::net::TcpListener> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
