@@ -2,6 +2,8 @@
 //! under one key, under a two-party collective key, and at the secure preset.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 #[allow(dead_code)]
 #[path = "../examples/train_breast_cancer_mlp.rs"]
 mod training;
@@ -9,9 +11,10 @@ mod training;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use common::small_l6;
 use proptest::prelude::*;
 use veil_ckks::{
-    Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, PublicKey, RelinearizationKey, SecretKey, Security,
+    Decryptor, Encoder, Encryptor, Evaluator, GaloisKeys, Parameters, ParametersLiteral, PublicKey, RelinearizationKey, SecretKey,
 };
 use veil_he::infer::{encrypt_model, encrypt_rows, evaluate, EncryptedModel, FinalActivation, ModelShape, Packing};
 use veil_he::HeError;
@@ -31,20 +34,6 @@ fn shipped() -> (Model, veil_ml::data::Dataset) {
     let (_, held) =
         veil_ml::data::breast_cancer_split(&repo("data/tabular/breast_cancer.csv"), training::SPLIT.0, training::SPLIT.1).unwrap();
     (model, held)
-}
-
-/// Six 40-bit levels like `n16384_l6_sec128`, on a ring of 2048 (fast, NOT secure).
-fn small_l6() -> Arc<Parameters> {
-    Parameters::new(ParametersLiteral {
-        name: "insecure_test_n2048_l6".into(),
-        log_n: 11,
-        log_q: [vec![60], vec![40; 6]].concat(),
-        log_p: vec![60],
-        dnum: None,
-        log_scale: 40,
-        security: Security::InsecureTestOnly,
-    })
-    .unwrap()
 }
 
 /// The model without its final softmax/sigmoid: the logits the ciphertext holds.

@@ -3,12 +3,14 @@
 //! the plaintext reference running the same steps with the same polynomial.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
+use common::small_l6;
 use veil_ckks::{
     Ciphertext, Encoder, Encryptor, Evaluator, GaloisKeys, Level, Parameters, ParametersLiteral, RelinearizationKey, Scale, SecretKey,
-    Security,
 };
 use veil_he::train::{
     pack_labels, pack_rows, plaintext_reference, rotation_steps, sigmoid, train_logistic_regression, unpack_weights, LocalRefresher,
@@ -199,21 +201,6 @@ fn two_parties_train_on_encrypted_breast_cancer_rows_like_the_plaintext_referenc
     assert!(err_a < 5e-3 && err_b < 5e-3, "weights differ from the reference by {err_a} / {err_b}");
     assert!((acc_a - acc_ref).abs() <= 1.0 && (acc_b - acc_ref).abs() <= 1.0);
     assert!(acc_ref > 93.0);
-}
-
-/// Six 40-bit levels like `n16384_l6_sec128` on a ring of 2048 (fast, NOT secure): 32 rows of
-/// width 32 per ciphertext.
-fn small_l6() -> std::sync::Arc<Parameters> {
-    Parameters::new(ParametersLiteral {
-        name: "insecure_train_n2048_l6".into(),
-        log_n: 11,
-        log_q: [vec![60], vec![40; 6]].concat(),
-        log_p: vec![60],
-        dnum: None,
-        log_scale: 40,
-        security: Security::InsecureTestOnly,
-    })
-    .unwrap()
 }
 
 #[test]
