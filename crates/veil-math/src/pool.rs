@@ -101,11 +101,6 @@ pub fn give(v: Vec<u64>) {
     }
 }
 
-/// Bytes the pool holds now (for diagnostics).
-pub fn pooled_bytes() -> usize {
-    with_pool(|p| p.bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
